@@ -1,0 +1,197 @@
+//! The content-addressed cache: entries are files named by a key, written
+//! under a temporary name and renamed into place, so a killed run never
+//! leaves an entry that a later run trusts, and concurrent runs on one cache
+//! both succeed (the last rename wins with identical content).
+//!
+//! Keys come from [`KeyHasher`]: content hashes, never mtimes or build ids.
+
+use crate::error::{IoContext, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+/// Temporary files older than this are left over by killed runs and removed.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// Prefix of temporary files; never read as entries.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// A cache folder with one subfolder per kind of entry (`deps`, `bin`, `blobs`, ...).
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: Utf8PathBuf,
+}
+
+impl Cache {
+    /// Opens (and creates) the cache at `dir`.
+    pub fn open(dir: impl Into<Utf8PathBuf>) -> Result<Cache> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).at(&dir, "create the cache folder")?;
+        Ok(Cache { dir })
+    }
+
+    /// The cache's root folder.
+    pub fn dir(&self) -> &Utf8Path {
+        &self.dir
+    }
+
+    /// The path an entry has (whether or not it exists).
+    pub fn entry_path(&self, kind: &str, key: &str) -> Utf8PathBuf {
+        self.dir.join(kind).join(key)
+    }
+
+    /// The entry's path if it exists.
+    pub fn get(&self, kind: &str, key: &str) -> Option<Utf8PathBuf> {
+        let path = self.entry_path(kind, key);
+        path.is_file().then_some(path)
+    }
+
+    /// A temporary path in the kind's folder, for a child process (like `go build -o`)
+    /// to write to; [`Cache::commit`] renames it into place.
+    pub fn temp_path(&self, kind: &str) -> Result<tempfile::TempPath> {
+        let folder = self.kind_dir(kind)?;
+        let file = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&folder)
+            .at(&folder, "create a temporary file in")?;
+        Ok(file.into_temp_path())
+    }
+
+    /// Renames a finished temporary file into the entry `key`.
+    pub fn commit(&self, kind: &str, key: &str, temp: tempfile::TempPath) -> Result<Utf8PathBuf> {
+        let path = self.entry_path(kind, key);
+        temp.persist(&path)
+            .map_err(|e| e.error)
+            .at(&path, "store a cache entry at")?;
+        Ok(path)
+    }
+
+    /// Writes `bytes` as the entry `key`, atomically.
+    pub fn put(&self, kind: &str, key: &str, bytes: &[u8]) -> Result<Utf8PathBuf> {
+        let folder = self.kind_dir(kind)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&folder)
+            .at(&folder, "create a temporary file in")?;
+        file.write_all(bytes)
+            .at(file.path().to_string_lossy().as_ref(), "write")?;
+        self.commit(kind, key, file.into_temp_path())
+    }
+
+    /// A writer for a new entry whose key is known only at the end (e.g. a blob
+    /// named by its digest): write, then [`Cache::commit`] the temp path.
+    pub fn temp_file(&self, kind: &str) -> Result<tempfile::NamedTempFile> {
+        let folder = self.kind_dir(kind)?;
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&folder)
+            .at(&folder, "create a temporary file in")
+    }
+
+    fn kind_dir(&self, kind: &str) -> Result<Utf8PathBuf> {
+        let folder = self.dir.join(kind);
+        if !folder.is_dir() {
+            std::fs::create_dir_all(&folder).at(&folder, "create the cache folder")?;
+            return Ok(folder);
+        }
+        remove_stale_temps(&folder);
+        Ok(folder)
+    }
+}
+
+/// Removes temporary files that killed runs left behind. Best effort: another
+/// run may remove the same file first.
+fn remove_stale_temps(folder: &Utf8Path) {
+    let Ok(entries) = folder.read_dir_utf8() else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        if !entry.file_name().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP_AGE)
+            .unwrap_or(false);
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Builds a cache key: SHA-256 over named, length-prefixed fields, so that
+/// no two different inputs can run together into the same byte stream.
+#[derive(Clone)]
+pub struct KeyHasher {
+    hasher: Sha256,
+}
+
+impl KeyHasher {
+    /// A hasher for keys of one kind and format version, e.g. `"bin/v1"`.
+    pub fn new(domain: &str) -> Self {
+        let mut hasher = KeyHasher {
+            hasher: Sha256::new(),
+        };
+        hasher.field("domain", domain.as_bytes());
+        hasher
+    }
+
+    /// Adds one named field.
+    pub fn field(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        for part in [name.as_bytes(), value] {
+            self.hasher.update((part.len() as u64).to_le_bytes());
+            self.hasher.update(part);
+        }
+        self
+    }
+
+    /// Adds a named text field.
+    pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
+        self.field(name, value.as_bytes())
+    }
+
+    /// The key as lower-case hex.
+    pub fn finish(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_do_not_run_together() {
+        let a = KeyHasher::new("t").text("a", "bc").finish();
+        let b = KeyHasher::new("t").text("ab", "c").finish();
+        assert_ne!(a, b);
+        assert_eq!(a, KeyHasher::new("t").text("a", "bc").finish());
+    }
+
+    #[test]
+    fn entries_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Utf8PathBuf::from_path_buf(dir.path().into()).unwrap()).unwrap();
+        let temp = cache.temp_path("bin").unwrap();
+        std::fs::write(&temp, b"half").unwrap();
+        assert!(cache.get("bin", "k").is_none());
+        drop(temp);
+        assert!(cache.get("bin", "k").is_none());
+        cache.put("bin", "k", b"whole").unwrap();
+        assert_eq!(
+            std::fs::read(cache.get("bin", "k").unwrap()).unwrap(),
+            b"whole"
+        );
+        // A leftover temp file is never an entry.
+        let leftover = cache.temp_path("bin").unwrap().keep().unwrap();
+        assert!(leftover
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(TEMP_PREFIX));
+        assert_eq!(cache.get("bin", "k").map(|_| ()), Some(()));
+    }
+}

@@ -1,0 +1,127 @@
+//! The clap subcommands of gopack, ready to mount in any xtask.
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! enum Xtask {
+//!     #[command(flatten)]
+//!     Gopack(gopack_core::cli::Command),
+//!     // ... the project's own subcommands
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     match Xtask::parse() {
+//!         Xtask::Gopack(command) => command.main(),
+//!     }
+//! }
+//! ```
+
+mod build;
+mod console;
+mod doctor;
+
+pub use build::BuildArgs;
+pub use console::Console;
+pub use doctor::DoctorArgs;
+
+use crate::config::{Overrides, Workspace};
+use crate::platform::Platform;
+use crate::Result;
+use camino::Utf8PathBuf;
+use std::process::ExitCode;
+
+/// gopack's subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Build static Go binaries (cached by go.sum and source hashes).
+    Build(BuildArgs),
+    /// Check the tools gopack uses and say how to install the missing ones.
+    Doctor(DoctorArgs),
+}
+
+impl Command {
+    /// Runs the subcommand, prints errors, and returns the process exit code.
+    pub fn main(self) -> ExitCode {
+        match self.run() {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Runs the subcommand.
+    pub fn run(self) -> Result<ExitCode> {
+        match self {
+            Command::Build(args) => args.run(),
+            Command::Doctor(args) => args.run(),
+        }
+    }
+}
+
+/// Options every subcommand that reads the workspace takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// The workspace's Cargo.toml (default: found from the current folder).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub manifest_path: Option<Utf8PathBuf>,
+    /// Print progress as JSON lines on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors and results.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+impl Common {
+    /// Reads the workspace.
+    pub fn workspace(&self) -> Result<Workspace> {
+        Workspace::load(self.manifest_path.as_deref())
+    }
+
+    /// The reporter that prints progress as asked.
+    pub fn console(&self) -> Console {
+        Console::new(self.json, self.quiet)
+    }
+}
+
+/// Which apps to work on, and the overrides of config for this run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// Apps to work on (default: all of them).
+    #[arg(value_name = "APP")]
+    pub apps: Vec<String>,
+    /// Work on every app (the default when no app is named).
+    #[arg(long, conflicts_with = "apps")]
+    pub all: bool,
+    /// Target platform `os/arch[/variant]`; repeat for several (overrides `platforms`).
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<Platform>,
+    /// The app user's name (the idioms' USERNAME).
+    #[arg(long, value_name = "NAME")]
+    pub user_name: Option<String>,
+    /// The app user's numeric id (the idioms' USER_ID).
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// The app user's numeric group id (the idioms' GROUP_ID).
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+    /// The version stamped into the binary and used as the image tag.
+    #[arg(long = "app-version", value_name = "VERSION")]
+    pub version: Option<String>,
+}
+
+impl Selection {
+    /// The CLI's overrides of the config.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            platforms: self.platforms.clone(),
+            user_name: self.user_name.clone(),
+            uid: self.uid,
+            gid: self.gid,
+            version: self.version.clone(),
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! `[workspace.metadata.gopack]`: what users write, read with `cargo_metadata`,
+//! validated once, with paths resolved against the workspace root.
+//!
+//! Every rejection names the manifest, the key (as a path such as
+//! `apps[1].platforms[0]`) and the fix.
+
+use crate::error::{Error, Result};
+use crate::platform::Platform;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The whole `[workspace.metadata.gopack]` table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Registry prefix for `--push`, e.g. `ghcr.io/acme`.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Where the build cache lives; default `<target>/gopack/cache`.
+    #[serde(default)]
+    pub cache_dir: Option<Utf8PathBuf>,
+    /// The Go apps of the workspace.
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+}
+
+/// One `[[workspace.metadata.gopack.apps]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AppConfig {
+    /// Image and binary name.
+    pub name: String,
+    /// The folder with go.mod, relative to the workspace root.
+    pub path: Utf8PathBuf,
+    /// The main package, relative to `path`.
+    #[serde(default = "default_main")]
+    pub main: String,
+    /// Target platforms; default: the host's architecture on linux.
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+    /// Put a CA bundle at /etc/ssl/certs/ca-certificates.crt.
+    #[serde(default = "yes")]
+    pub certs: bool,
+    /// The CA bundle to copy; default: the host's bundle.
+    #[serde(default)]
+    pub ca_bundle: Option<Utf8PathBuf>,
+    /// Zoneinfo: `true` (files under /usr/share/zoneinfo), `false`, or `"embed"`
+    /// (Go's `timetzdata` build tag, no files).
+    #[serde(default)]
+    pub tzdata: Tzdata,
+    /// Zoneinfo folder to copy; default: the host's /usr/share/zoneinfo.
+    #[serde(default)]
+    pub zoneinfo: Option<Utf8PathBuf>,
+    /// Fixed time zone (`Area/City`): /etc/localtime, /etc/timezone and TZ. Off by default.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Fixed locale (`xx_YY.UTF-8`): LANG, LANGUAGE, LC_ALL. Off by default.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The unprivileged user the app runs as.
+    #[serde(default)]
+    pub user: UserConfig,
+    /// Extra `-ldflags` after gopack's `-s -w -buildid=`.
+    #[serde(default)]
+    pub ldflags: Vec<String>,
+    /// Go build tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Extra environment for `go build` (e.g. GOAMD64 = "v3").
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The image version; default: `git describe --tags --always --dirty`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// A Go variable set to the version with `-X`, e.g. `main.version`.
+    #[serde(default)]
+    pub version_variable: Option<String>,
+    /// Where the binary goes in the image; default `/go/bin/<name>`.
+    #[serde(default)]
+    pub binary_path: Option<String>,
+    /// Arguments after the entrypoint (the image's Cmd).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment of the image's config.
+    #[serde(default)]
+    pub image_env: BTreeMap<String, String>,
+    /// The working folder of the image's config.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Exposed ports, e.g. `["8080/tcp"]`.
+    #[serde(default)]
+    pub expose: Vec<String>,
+    /// Extra OCI labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `tzdata = true | false | "embed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tzdata {
+    /// Copy zoneinfo files into the image.
+    #[default]
+    Files,
+    /// No zoneinfo.
+    None,
+    /// Build with the `timetzdata` tag: zoneinfo inside the binary.
+    Embed,
+}
+
+impl<'de> Deserialize<'de> for Tzdata {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(true) => Ok(Tzdata::Files),
+            Raw::Bool(false) => Ok(Tzdata::None),
+            Raw::Text(t) if t == "embed" => Ok(Tzdata::Embed),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "`{t}` is not a tzdata setting; write true, false or \"embed\""
+            ))),
+        }
+    }
+}
+
+/// `user = { name, uid, gid }`: the idioms' USERNAME, USER_ID and GROUP_ID.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct UserConfig {
+    /// User and group name, default `appuser`.
+    #[serde(default = "default_user_name")]
+    pub name: String,
+    /// Numeric user id, default 10001; never 0.
+    #[serde(default = "default_uid")]
+    pub uid: u32,
+    /// Numeric group id, default = uid; never 0.
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            name: default_user_name(),
+            uid: default_uid(),
+            gid: None,
+        }
+    }
+}
+
+impl UserConfig {
+    /// The group id: the configured one, else the uid.
+    pub fn gid(&self) -> u32 {
+        self.gid.unwrap_or(self.uid)
+    }
+}
+
+fn default_main() -> String {
+    ".".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_user_name() -> String {
+    "appuser".into()
+}
+fn default_uid() -> u32 {
+    10001
+}
+
+/// A validated app: config plus resolved paths.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app's settings, after CLI overrides.
+    pub config: AppConfig,
+    /// Absolute path of the folder with go.mod.
+    pub dir: Utf8PathBuf,
+}
+
+impl App {
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Platforms to build, never empty.
+    pub fn platforms(&self) -> Vec<Platform> {
+        if self.config.platforms.is_empty() {
+            vec![Platform::host()]
+        } else {
+            self.config.platforms.clone()
+        }
+    }
+
+    /// Where the binary goes in the image.
+    pub fn binary_path(&self) -> String {
+        self.config
+            .binary_path
+            .clone()
+            .unwrap_or_else(|| format!("/go/bin/{}", self.config.name))
+    }
+}
+
+/// Values from the command line that override the config for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--platform`, replacing the configured platforms.
+    pub platforms: Vec<Platform>,
+    /// `--user-name`.
+    pub user_name: Option<String>,
+    /// `--uid`.
+    pub uid: Option<u32>,
+    /// `--gid`.
+    pub gid: Option<u32>,
+    /// `--version`.
+    pub version: Option<String>,
+}
+
+/// The cargo workspace and its gopack configuration.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The workspace root folder.
+    pub root: Utf8PathBuf,
+    /// The root Cargo.toml.
+    pub manifest: Utf8PathBuf,
+    /// Cargo's target folder; gopack writes under `<target>/gopack/`.
+    pub target_dir: Utf8PathBuf,
+    /// The parsed configuration.
+    pub config: Config,
+    apps: Vec<App>,
+}
+
+impl Workspace {
+    /// Reads the workspace around the current folder, or the given manifest.
+    pub fn load(manifest_path: Option<&Utf8Path>) -> Result<Workspace> {
+        let mut cmd = cargo_metadata::MetadataCommand::new();
+        cmd.no_deps();
+        if let Some(path) = manifest_path {
+            cmd.manifest_path(path);
+        }
+        let metadata = cmd.exec()?;
+        let root = metadata.workspace_root.clone();
+        let manifest = root.join("Cargo.toml");
+        let value = metadata
+            .workspace_metadata
+            .get("gopack")
+            .cloned()
+            .ok_or_else(|| Error::Config {
+                manifest: manifest.clone(),
+                key: "workspace.metadata.gopack".into(),
+                message: "there is no gopack configuration".into(),
+                help: "add a table like\n  [[workspace.metadata.gopack.apps]]\n  name = \"api\"\n  path = \"services/api\"  # the folder with go.mod".into(),
+            })?;
+        Workspace::from_value(root, metadata.target_directory.clone(), &value)
+    }
+
+    /// Builds a workspace from an already-read `gopack` table.
+    pub fn from_value(
+        root: Utf8PathBuf,
+        target_dir: Utf8PathBuf,
+        value: &serde_json::Value,
+    ) -> Result<Workspace> {
+        let manifest = root.join("Cargo.toml");
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|err| {
+            let key = match err.path().to_string().as_str() {
+                "." => "workspace.metadata.gopack".to_string(),
+                path => format!("workspace.metadata.gopack.{path}"),
+            };
+            Error::Config {
+                manifest: manifest.clone(),
+                key,
+                message: err.inner().to_string(),
+                help: "fix the value, or see docs/configuration.md for every key".into(),
+            }
+        })?;
+        let apps = validate(&config, &root, &manifest)?;
+        Ok(Workspace {
+            root,
+            manifest,
+            target_dir,
+            config,
+            apps,
+        })
+    }
+
+    /// Every configured app.
+    pub fn all_apps(&self) -> &[App] {
+        &self.apps
+    }
+
+    /// The apps named on the command line; all of them when none is named.
+    pub fn select(&self, names: &[String], overrides: &Overrides) -> Result<Vec<App>> {
+        let mut chosen = Vec::new();
+        if names.is_empty() {
+            chosen.extend(self.apps.iter().cloned());
+        }
+        for name in names {
+            let app =
+                self.apps
+                    .iter()
+                    .find(|a| a.name() == name)
+                    .ok_or_else(|| Error::UnknownApp {
+                        name: name.clone(),
+                        manifest: self.manifest.clone(),
+                        known: self
+                            .apps
+                            .iter()
+                            .map(|a| a.name().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+            if !chosen.iter().any(|a: &App| a.name() == name) {
+                chosen.push(app.clone());
+            }
+        }
+        if chosen.is_empty() {
+            return Err(Error::Config {
+                manifest: self.manifest.clone(),
+                key: "workspace.metadata.gopack.apps".into(),
+                message: "no app is configured".into(),
+                help: "add an [[workspace.metadata.gopack.apps]] entry with name and path".into(),
+            });
+        }
+        for app in &mut chosen {
+            apply_overrides(app, overrides)?;
+        }
+        Ok(chosen)
+    }
+
+    /// `<target>/gopack`: everything gopack writes.
+    pub fn out_dir(&self) -> Utf8PathBuf {
+        self.target_dir.join("gopack")
+    }
+
+    /// The cache folder: `$GOPACK_CACHE_DIR`, else `cache-dir`, else `<target>/gopack/cache`.
+    pub fn cache_dir(&self) -> Utf8PathBuf {
+        if let Some(dir) = std::env::var_os("GOPACK_CACHE_DIR") {
+            if let Ok(dir) = Utf8PathBuf::from_path_buf(dir.into()) {
+                return self.root.join(dir);
+            }
+        }
+        match &self.config.cache_dir {
+            Some(dir) => self.root.join(dir),
+            None => self.out_dir().join("cache"),
+        }
+    }
+}
+
+fn apply_overrides(app: &mut App, overrides: &Overrides) -> Result<()> {
+    if !overrides.platforms.is_empty() {
+        app.config.platforms = overrides.platforms.clone();
+    }
+    let user = &mut app.config.user;
+    if let Some(name) = &overrides.user_name {
+        user.name = name.clone();
+    }
+    if let Some(uid) = overrides.uid {
+        user.uid = uid;
+    }
+    if let Some(gid) = overrides.gid {
+        user.gid = Some(gid);
+    }
+    if let Some(version) = &overrides.version {
+        app.config.version = Some(version.clone());
+    }
+    check_user(user).map_err(|(field, message)| Error::Flag {
+        flag: format!("--{}", field.replace("name", "user-name")),
+        message,
+        help: "pass a non-zero id and a lower-case name".into(),
+    })
+}
+
+/// Validates every app; returns them with resolved paths.
+fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec<App>> {
+    let config_error = |key: String, message: String, help: &str| Error::Config {
+        manifest: manifest.to_path_buf(),
+        key,
+        message,
+        help: help.to_string(),
+    };
+    let mut apps: Vec<App> = Vec::new();
+    for (index, app) in config.apps.iter().enumerate() {
+        let key = |field: &str| format!("workspace.metadata.gopack.apps[{index}].{field}");
+        if !is_image_name(&app.name) {
+            return Err(config_error(
+                key("name"),
+                format!("`{}` cannot name an image", app.name),
+                "use lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+            ));
+        }
+        if let Some(first) = apps.iter().position(|a| a.name() == app.name) {
+            return Err(config_error(
+                key("name"),
+                format!("the name `{}` is already used by apps[{first}]", app.name),
+                "give every app its own name",
+            ));
+        }
+        let dir = root.join(&app.path);
+        if !dir.join("go.mod").is_file() {
+            return Err(config_error(
+                key("path"),
+                format!("`{}` has no go.mod (looked for {dir}/go.mod)", app.path),
+                "point `path` at the folder that holds the app's go.mod, relative to the workspace root",
+            ));
+        }
+        if Utf8Path::new(&app.main).is_absolute() || app.main.split('/').any(|c| c == "..") {
+            return Err(config_error(
+                key("main"),
+                format!("`{}` is not a package inside `{}`", app.main, app.path),
+                "write the main package relative to `path`, e.g. \".\" or \"./cmd/server\"",
+            ));
+        }
+        if let Err((field, message)) = check_user(&app.user) {
+            return Err(config_error(
+                key(&format!("user.{field}")),
+                message,
+                "the app must run as an unprivileged user: use a non-zero uid and gid (default 10001) and a lower-case name",
+            ));
+        }
+        if let Some(path) = &app.binary_path {
+            if !path.starts_with('/') || path.ends_with('/') {
+                return Err(config_error(
+                    key("binary-path"),
+                    format!("`{path}` is not an absolute file path"),
+                    "write an absolute path such as /go/bin/app",
+                ));
+            }
+        }
+        if let Some(zone) = &app.timezone {
+            if zone.is_empty() || zone.starts_with('/') || zone.split('/').any(|c| c == "..") {
+                return Err(config_error(
+                    key("timezone"),
+                    format!("`{zone}` is not a zone name"),
+                    "write an IANA zone such as \"Europe/Berlin\" or \"UTC\"",
+                ));
+            }
+        }
+        if let Some(var) = &app.version_variable {
+            if !var.contains('.') || var.contains(char::is_whitespace) {
+                return Err(config_error(
+                    key("version-variable"),
+                    format!("`{var}` is not a Go variable path"),
+                    "write the import path and name, e.g. \"main.version\"",
+                ));
+            }
+        }
+        for name in app.env.keys() {
+            if matches!(name.as_str(), "GOOS" | "GOARCH" | "CGO_ENABLED") {
+                return Err(config_error(
+                    key(&format!("env.{name}")),
+                    format!("{name} is set by gopack"),
+                    "set the target with `platforms` instead; builds are always static (CGO_ENABLED=0)",
+                ));
+            }
+        }
+        apps.push(App {
+            config: app.clone(),
+            dir,
+        });
+    }
+    Ok(apps)
+}
+
+/// Checks a user; on failure returns the field and why.
+fn check_user(user: &UserConfig) -> std::result::Result<(), (&'static str, String)> {
+    if user.uid == 0 {
+        return Err(("uid", "uid 0 is root".into()));
+    }
+    if user.gid() == 0 {
+        return Err(("gid", "gid 0 is the root group".into()));
+    }
+    let name_ok = !user.name.is_empty()
+        && user.name.len() <= 32
+        && user
+            .name
+            .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && user
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !name_ok {
+        return Err(("name", format!("`{}` is not a valid user name", user.name)));
+    }
+    if matches!(user.name.as_str(), "root" | "nobody" | "nogroup") {
+        return Err(("name", format!("`{}` is a reserved account", user.name)));
+    }
+    if user.uid == 65534 || user.gid() == 65534 {
+        return Err(("uid", "65534 belongs to nobody".into()));
+    }
+    Ok(())
+}
+
+fn is_image_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn workspace(value: serde_json::Value) -> Result<Workspace> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        std::fs::write(root.join("app/go.mod"), "module example.com/app\n").unwrap();
+        let ws = Workspace::from_value(root.clone(), root.join("target"), &value);
+        drop(dir);
+        ws
+    }
+
+    fn error_text(value: serde_json::Value) -> String {
+        workspace(value).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let ws = workspace(json!({"apps": [{"name": "api", "path": "app"}]})).unwrap();
+        let app = &ws.all_apps()[0];
+        assert_eq!(app.config.main, ".");
+        assert_eq!(app.config.user.uid, 10001);
+        assert_eq!(app.config.user.gid(), 10001);
+        assert_eq!(app.config.user.name, "appuser");
+        assert!(app.config.certs);
+        assert_eq!(app.config.tzdata, Tzdata::Files);
+        assert_eq!(app.binary_path(), "/go/bin/api");
+        assert_eq!(app.platforms(), vec![Platform::host()]);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = error_text(json!({"apps": [{"name": "api", "path": "app", "colour": 1}]}));
+        assert!(text.contains("apps[0].colour"), "{text}");
+        assert!(text.contains("Cargo.toml"), "{text}");
+    }
+
+    #[test]
+    fn bad_platform_is_named() {
+        let text = error_text(
+            json!({"apps": [{"name": "api", "path": "app", "platforms": ["linux/amd64", "linux/x86"]}]}),
+        );
+        assert!(text.contains("apps[0].platforms[1]"), "{text}");
+    }
+
+    #[test]
+    fn root_user_is_rejected() {
+        let text =
+            error_text(json!({"apps": [{"name": "api", "path": "app", "user": {"uid": 0}}]}));
+        assert!(
+            text.contains("apps[0].user.uid") && text.contains("root"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_go_mod() {
+        let text = error_text(
+            json!({"apps": [{"name": "api", "path": "app"}, {"name": "api", "path": "app"}]}),
+        );
+        assert!(
+            text.contains("apps[1].name") && text.contains("already used"),
+            "{text}"
+        );
+        let text = error_text(json!({"apps": [{"name": "api", "path": "nowhere"}]}));
+        assert!(
+            text.contains("apps[0].path") && text.contains("go.mod"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn tzdata_forms() {
+        let ws = workspace(json!({"apps": [{"name": "api", "path": "app", "tzdata": "embed"}]}))
+            .unwrap();
+        assert_eq!(ws.all_apps()[0].config.tzdata, Tzdata::Embed);
+        let text = error_text(json!({"apps": [{"name": "api", "path": "app", "tzdata": "yes"}]}));
+        assert!(text.contains("tzdata"), "{text}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let ws = workspace(json!({"apps": [{"name": "api", "path": "app"}]})).unwrap();
+        let apps = ws
+            .select(
+                &[],
+                &Overrides {
+                    uid: Some(1234),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(apps[0].config.user.uid, 1234);
+        assert_eq!(apps[0].config.user.gid(), 1234);
+        let err = ws
+            .select(
+                &[],
+                &Overrides {
+                    uid: Some(0),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("--uid"), "{err}");
+        let err = ws
+            .select(&["web".into()], &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("known apps: api"), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! gopack-core: pack Go applications into minimal, non-root, reproducible
+//! container images.
+//!
+//! The pipeline runs one way: [`config`] → [`build`] (cached by [`cache`]) →
+//! image → verify. The library never prints; it reports progress to a
+//! [`report::Reporter`]. [`cli`] holds the clap subcommands that any
+//! project's xtask can mount.
+
+pub mod build;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fingerprint;
+pub mod platform;
+pub mod process;
+pub mod report;
+pub mod toolchain;
+
+pub use error::{Error, Result};

@@ -1,0 +1,176 @@
+//! The only place where gopack runs child processes.
+//!
+//! Commands are argument vectors (never shell strings). Output either comes
+//! back as a string ([`Cmd::read`]) or streams line by line to the
+//! [`Reporter`] ([`Cmd::stream`]); on failure the error carries the command,
+//! its exit status and what it printed.
+
+use crate::error::{Error, Result};
+use crate::report::{Event, Reporter};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+
+/// How many lines of a failed command's output the error keeps.
+const KEPT_LINES: usize = 60;
+
+/// A command to run: program, arguments, environment and working folder.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    tool: String,
+    program: Utf8PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    dir: Option<Utf8PathBuf>,
+    help: String,
+}
+
+impl Cmd {
+    /// A command running `program`, reported under the name `tool`.
+    pub fn new(tool: &str, program: impl Into<Utf8PathBuf>) -> Self {
+        Cmd {
+            tool: tool.to_string(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            dir: None,
+            help: format!("see the output of `{tool}` above"),
+        }
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets one environment variable for the child.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the child in `dir`.
+    pub fn dir(mut self, dir: impl AsRef<Utf8Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The `help:` line of the error when the command fails.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = help.into();
+        self
+    }
+
+    /// The command as a user would type it, for messages.
+    pub fn display(&self) -> String {
+        let mut text = self.tool.clone();
+        for arg in &self.args {
+            let arg = arg.to_string_lossy();
+            if arg.is_empty() || arg.contains([' ', '"', '\'']) {
+                text.push_str(&format!(" {arg:?}"));
+            } else {
+                text.push(' ');
+                text.push_str(&arg);
+            }
+        }
+        text
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut expr = duct::cmd(self.program.as_std_path(), &self.args);
+        if let Some(dir) = &self.dir {
+            expr = expr.dir(dir.as_std_path());
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        expr
+    }
+
+    fn spawn_error(&self, err: std::io::Error) -> Error {
+        Error::Command {
+            command: self.display(),
+            status: format!("could not start {}: {err}", self.program),
+            output: String::new(),
+            help: format!("check that `{}` is installed and executable", self.program),
+        }
+    }
+
+    /// Runs the command and returns its standard output; stderr goes into the error.
+    pub fn read(&self) -> Result<String> {
+        let output = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| self.spawn_error(e))?;
+        if !output.status.success() {
+            return Err(Error::Command {
+                command: self.display(),
+                status: output.status.to_string(),
+                output: String::from_utf8_lossy(&output.stderr).into_owned(),
+                help: self.help.clone(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs the command, sending each line it prints (stdout and stderr) to the
+    /// reporter as [`Event::Output`].
+    pub fn stream(&self, reporter: &dyn Reporter) -> Result<()> {
+        let handle = self
+            .expression()
+            .stderr_to_stdout()
+            .stdin_null()
+            .unchecked()
+            .reader()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut tail = VecDeque::with_capacity(KEPT_LINES);
+        let mut reader = BufReader::new(&handle);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| self.spawn_error(e))?;
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_string();
+            if tail.len() == KEPT_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(text.clone());
+            reporter.report(Event::Output {
+                tool: self.tool.clone(),
+                line: text,
+            });
+        }
+        let output = handle
+            .try_wait()
+            .map_err(|e| self.spawn_error(e))?
+            .expect("the child has exited once its output is closed");
+        if !output.status.success() {
+            return Err(Error::Command {
+                command: self.display(),
+                status: output.status.to_string(),
+                output: Vec::from(tail).join("\n"),
+                help: self.help.clone(),
+            });
+        }
+        Ok(())
+    }
+}

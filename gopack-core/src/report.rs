@@ -1,0 +1,96 @@
+//! Progress reporting: the library never prints, it tells a [`Reporter`].
+//!
+//! The CLI implements the trait (plain lines, or JSON lines with `--json`);
+//! tests implement it to observe what a run did — a cache hit is an event,
+//! not a guess from timing.
+
+use serde::Serialize;
+use std::sync::Mutex;
+
+/// What happened during a run, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Dependencies of an app were downloaded (`go mod download`) for a new deps key.
+    DepsDownload { app: String, key: String },
+    /// The deps key was already in the cache: no download ran.
+    DepsCached { app: String, key: String },
+    /// `go build` is running for one platform.
+    GoBuild { app: String, platform: String },
+    /// The binary came from the cache: no `go build` ran.
+    BinaryCached {
+        app: String,
+        platform: String,
+        key: String,
+    },
+    /// A binary is ready at `path`.
+    BinaryReady {
+        app: String,
+        platform: String,
+        path: String,
+        cached: bool,
+    },
+    /// A layer was written (compressed) or reused from the cache.
+    Layer {
+        app: String,
+        platform: String,
+        role: String,
+        digest: String,
+        size: u64,
+        cached: bool,
+    },
+    /// An image for an app is complete.
+    ImageReady {
+        app: String,
+        digest: String,
+        layout: String,
+        archive: String,
+    },
+    /// An image was loaded into the docker engine.
+    Loaded { app: String, tags: Vec<String> },
+    /// An image was pushed to a registry.
+    Pushed { app: String, reference: String },
+    /// A line a child process (go, docker) wrote.
+    Output { tool: String, line: String },
+    /// Something worth knowing that is not an error.
+    Note { message: String },
+}
+
+/// Receives [`Event`]s. Implementations must be cheap and must not fail.
+pub trait Reporter: Sync {
+    /// Called once per event.
+    fn report(&self, event: Event);
+}
+
+/// Drops every event.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event) {}
+}
+
+/// Keeps every event, for tests and embedders that inspect a run afterwards.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Reporter for Recorder {
+    fn report(&self, event: Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+    }
+}

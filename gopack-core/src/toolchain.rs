@@ -1,0 +1,153 @@
+//! Finding the tools gopack shells out to: `go` always, `docker` only when an
+//! engine or `--load` needs it. Each is looked up once; a missing tool is one
+//! error that says what to install.
+
+use crate::error::{Error, Result};
+use crate::process::Cmd;
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// How to get Go, shown when it is missing.
+pub const GO_INSTALL_HINT: &str = "install Go 1.21 or newer (https://go.dev/dl/; on Debian: \
+     `apt-get install golang-1.23-go` from bookworm-backports) and put its bin/ on PATH, \
+     or set GOPACK_GO to the `go` binary";
+
+/// How to get docker, shown when it is missing.
+pub const DOCKER_INSTALL_HINT: &str = "install the docker client and engine \
+     (https://docs.docker.com/engine/install/; on Debian: `apt-get install docker.io`), \
+     or use the default daemonless `oci` engine without --load";
+
+/// The Go toolchain gopack builds with.
+#[derive(Debug, Clone)]
+pub struct Go {
+    /// Path of the `go` binary.
+    pub path: Utf8PathBuf,
+    /// `go env GOVERSION`, e.g. `go1.23.5`.
+    pub version: String,
+}
+
+impl Go {
+    /// Finds `go`: `$GOPACK_GO`, then PATH, then the usual install folders.
+    pub fn find() -> Result<Go> {
+        let path = find_go_binary().ok_or_else(|| Error::ToolMissing {
+            tool: "go".into(),
+            help: GO_INSTALL_HINT.into(),
+        })?;
+        let version = Cmd::new("go", &path)
+            .args(["env", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local")
+            .help(format!(
+                "`{path}` does not run; reinstall Go or set GOPACK_GO"
+            ))
+            .read()?
+            .trim()
+            .to_string();
+        Ok(Go { path, version })
+    }
+
+    /// A `go` command with the given arguments.
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        Cmd::new("go", &self.path).args(args)
+    }
+}
+
+fn find_go_binary() -> Option<Utf8PathBuf> {
+    if let Some(path) = std::env::var_os("GOPACK_GO") {
+        return Utf8PathBuf::from_path_buf(path.into()).ok();
+    }
+    if let Some(path) = which_utf8("go") {
+        return Some(path);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(root) = std::env::var("GOROOT") {
+        candidates.push(Utf8PathBuf::from(root).join("bin/go"));
+    }
+    candidates.push("/usr/local/go/bin/go".into());
+    candidates.push("/usr/lib/go/bin/go".into());
+    // Debian and Ubuntu install versioned toolchains side by side; take the newest.
+    let mut versioned: Vec<(Vec<u32>, Utf8PathBuf)> = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let version = name.strip_prefix("go-")?;
+            let key = version
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            Some((key, Utf8PathBuf::from(format!("/usr/lib/{name}/bin/go"))))
+        })
+        .collect();
+    versioned.sort();
+    candidates.extend(versioned.into_iter().rev().map(|(_, path)| path));
+    candidates.into_iter().find(|path| path.is_file())
+}
+
+/// Looks `name` up on PATH.
+pub fn which_utf8(name: &str) -> Option<Utf8PathBuf> {
+    which::which(name)
+        .ok()
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+}
+
+/// The docker client, found on first need.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    /// Path of the `docker` binary.
+    pub path: Utf8PathBuf,
+}
+
+impl Docker {
+    /// Finds the `docker` client (`$GOPACK_DOCKER`, else PATH).
+    pub fn find() -> Result<Docker> {
+        let path = std::env::var_os("GOPACK_DOCKER")
+            .and_then(|p| Utf8PathBuf::from_path_buf(p.into()).ok())
+            .or_else(|| which_utf8("docker"))
+            .ok_or_else(|| Error::ToolMissing {
+                tool: "docker".into(),
+                help: DOCKER_INSTALL_HINT.into(),
+            })?;
+        Ok(Docker { path })
+    }
+
+    /// A `docker` command with the given arguments.
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        Cmd::new("docker", &self.path).args(args)
+    }
+
+    /// The engine's version, or an error that says how to start it.
+    pub fn engine_version(&self) -> Result<String> {
+        self.cmd(["version", "--format", "{{.Server.Version}}"])
+            .help(
+                "the docker engine is not reachable: start it (`systemctl start docker` or \
+                 `dockerd &`), or point DOCKER_HOST at a running engine",
+            )
+            .read()
+            .map(|v| v.trim().to_string())
+    }
+
+    /// The engine's platform as `os/arch`.
+    pub fn engine_platform(&self) -> Result<String> {
+        let text = self
+            .cmd(["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+            .help("the docker engine is not reachable: start it, or point DOCKER_HOST at one")
+            .read()?;
+        Ok(text.trim().to_string())
+    }
+}
+
+/// Whether `path` looks like an executable file.
+pub fn is_executable(path: &Utf8Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
