@@ -28,6 +28,14 @@ pub struct Go {
 impl Go {
     /// Finds `go`: `$GOPACK_GO`, then PATH, then the usual install folders.
     pub fn find() -> Result<Go> {
+        if let Some(path) = std::env::var_os("GOPACK_GO") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(Error::ToolMissing {
+                    tool: format!("go (GOPACK_GO={})", path.to_string_lossy()),
+                    help: format!("GOPACK_GO names no file; unset it or {GO_INSTALL_HINT}"),
+                });
+            }
+        }
         let path = find_go_binary().ok_or_else(|| Error::ToolMissing {
             tool: "go".into(),
             help: GO_INSTALL_HINT.into(),

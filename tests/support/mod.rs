@@ -1,0 +1,269 @@
+//! Shared helpers of gopack's end-to-end tests: the real `go`, a module proxy
+//! folder generated from `tests/fixtures/modules`, throwaway cargo workspaces,
+//! and the `xtask` binary.
+#![allow(dead_code)]
+
+use camino::{Utf8Path, Utf8PathBuf};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_root() -> Utf8PathBuf {
+    Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The folder of the Go toolchain's `go` binary, or a panic that says what to install.
+pub fn go_bin_dir() -> Utf8PathBuf {
+    let candidates = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(Utf8PathBuf::from)
+        .chain(["/usr/lib/go-1.23/bin".into(), "/usr/local/go/bin".into()])
+        .collect::<Vec<_>>();
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("go").is_file())
+        .expect(
+            "the tests need Go: install golang-1.23-go from Debian bookworm-backports \
+             (see .ci/run) or put a Go toolchain's bin/ on PATH",
+        )
+}
+
+/// Sets up the process environment once: go on PATH, offline module proxy, local toolchain.
+pub fn init() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let path = format!(
+            "{}:{}",
+            go_bin_dir(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let proxy = module_proxy();
+        // Set before any test thread reads the environment (they all wait on this OnceLock).
+        std::env::set_var("PATH", path);
+        std::env::set_var("GOTOOLCHAIN", "local");
+        std::env::set_var("GOPROXY", format!("file://{proxy}"));
+        std::env::set_var("GOSUMDB", "off");
+        std::env::set_var("GOFLAGS", "-mod=mod");
+        std::env::remove_var("GOPACK_CACHE_DIR");
+        std::env::remove_var("GOPACK_GO");
+    });
+}
+
+/// A module proxy folder built from `tests/fixtures/modules/<path>@<version>/`.
+pub fn module_proxy() -> Utf8PathBuf {
+    static PROXY: OnceLock<Utf8PathBuf> = OnceLock::new();
+    PROXY
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("gopack-proxy-")
+                .tempdir()
+                .unwrap()
+                .keep();
+            let root = Utf8PathBuf::from_path_buf(dir).unwrap();
+            let sources = repo_root().join("tests/fixtures/modules");
+            for module in walk_module_versions(&sources) {
+                let relative = module.strip_prefix(&sources).unwrap().as_str().to_string();
+                let (path, version) = relative.rsplit_once('@').unwrap();
+                write_proxy_module(&root, &module, path, version);
+            }
+            root
+        })
+        .clone()
+}
+
+fn walk_module_versions(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut found = Vec::new();
+    for entry in dir.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        if entry.file_name().contains('@') {
+            found.push(entry.path().to_path_buf());
+        } else {
+            found.extend(walk_module_versions(entry.path()));
+        }
+    }
+    found
+}
+
+fn write_proxy_module(root: &Utf8Path, source: &Utf8Path, path: &str, version: &str) {
+    let escaped: String = path
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii_uppercase() {
+                vec!['!', c.to_ascii_lowercase()]
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    let dir = root.join(&escaped).join("@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut list = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("list"))
+        .unwrap();
+    writeln!(list, "{version}").unwrap();
+    std::fs::write(
+        dir.join(format!("{version}.info")),
+        format!("{{\"Version\":\"{version}\",\"Time\":\"2024-01-01T00:00:00Z\"}}"),
+    )
+    .unwrap();
+    std::fs::copy(source.join("go.mod"), dir.join(format!("{version}.mod"))).unwrap();
+    let file = std::fs::File::create(dir.join(format!("{version}.zip"))).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let mut files = Vec::new();
+    collect(source, source, &mut files);
+    files.sort();
+    for relative in files {
+        zip.start_file(
+            format!("{path}@{version}/{relative}"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&std::fs::read(source.join(&relative)).unwrap())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+fn collect(root: &Utf8Path, dir: &Utf8Path, files: &mut Vec<String>) {
+    for entry in dir.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            collect(root, entry.path(), files);
+        } else {
+            files.push(entry.path().strip_prefix(root).unwrap().to_string());
+        }
+    }
+}
+
+/// A throwaway cargo workspace with a gopack configuration.
+pub struct TestWorkspace {
+    _dir: tempfile::TempDir,
+    /// The workspace root.
+    pub root: Utf8PathBuf,
+}
+
+impl TestWorkspace {
+    /// A workspace whose `[workspace.metadata.gopack]` table is `gopack_toml`.
+    pub fn new(gopack_toml: &str) -> TestWorkspace {
+        init();
+        let dir = tempfile::Builder::new()
+            .prefix("gopack-ws-")
+            .tempdir()
+            .unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        let ws = TestWorkspace { _dir: dir, root };
+        ws.set_config(gopack_toml);
+        ws
+    }
+
+    /// Replaces the gopack configuration.
+    pub fn set_config(&self, gopack_toml: &str) {
+        std::fs::write(
+            self.root.join("Cargo.toml"),
+            format!("[workspace]\nresolver = \"2\"\nmembers = []\n\n[workspace.metadata.gopack]\n{gopack_toml}\n"),
+        )
+        .unwrap();
+    }
+
+    /// Copies a folder of the repository (e.g. `examples/hello`) to `to` in the workspace.
+    pub fn copy(&self, from: &str, to: &str) -> Utf8PathBuf {
+        let source = repo_root().join(from);
+        let target = self.root.join(to);
+        copy_dir(&source, &target);
+        target
+    }
+
+    /// Writes a file in the workspace.
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Reads the workspace through the library.
+    pub fn workspace(&self) -> gopack_core::config::Workspace {
+        gopack_core::config::Workspace::load(Some(&self.root.join("Cargo.toml"))).unwrap()
+    }
+
+    /// A `cargo xtask` command (the built binary) run in the workspace.
+    pub fn xtask_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args).current_dir(&self.root);
+        cmd
+    }
+
+    /// Runs `cargo xtask ARGS` in the workspace and returns its output.
+    pub fn xtask<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.xtask_command(args).output().unwrap()
+    }
+
+    /// The workspace's cache folder.
+    pub fn cache_dir(&self) -> Utf8PathBuf {
+        self.root.join("target/gopack/cache")
+    }
+}
+
+/// Copies a folder recursively.
+pub fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in from.read_dir_utf8().unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Text of a process's stdout and stderr, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The ELF machine name and whether the file is static (no interpreter, no DT_NEEDED).
+pub fn elf_facts(path: &Path) -> (u16, bool) {
+    let bytes = std::fs::read(path).unwrap();
+    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+    let is_static = elf.interpreter.is_none() && elf.libraries.is_empty();
+    (elf.header.e_machine, is_static)
+}
+
+/// Names of the entries in a cache kind folder that are real entries (no temp files).
+pub fn cache_entries(cache: &Utf8Path, kind: &str) -> Vec<String> {
+    let Ok(entries) = cache.join(kind).read_dir_utf8() else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string())
+        .filter(|n| !n.starts_with(".tmp-"))
+        .collect();
+    names.sort();
+    names
+}
