@@ -94,6 +94,9 @@ pub struct AppConfig {
     /// Extra OCI labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// What `verify` allows and expects of this app's image.
+    #[serde(default)]
+    pub verify: crate::verify::Policy,
 }
 
 /// `tzdata = true | false | "embed"`.

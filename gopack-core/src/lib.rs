@@ -16,5 +16,6 @@ pub mod platform;
 pub mod process;
 pub mod report;
 pub mod toolchain;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -20,10 +20,12 @@
 mod build;
 mod console;
 mod doctor;
+mod verify;
 
 pub use build::BuildArgs;
 pub use console::Console;
 pub use doctor::DoctorArgs;
+pub use verify::VerifyArgs;
 
 use crate::config::{Overrides, Workspace};
 use crate::platform::Platform;
@@ -38,6 +40,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Check the tools gopack uses and say how to install the missing ones.
     Doctor(DoctorArgs),
+    /// Check that an image keeps the promises of the idioms (static, non-root, certs, ...).
+    Verify(VerifyArgs),
 }
 
 impl Command {
@@ -57,6 +61,7 @@ impl Command {
         match self {
             Command::Build(args) => args.run(),
             Command::Doctor(args) => args.run(),
+            Command::Verify(args) => args.run(),
         }
     }
 }

@@ -1,0 +1,3 @@
+//! `cargo xtask verify` end-to-end tests.
+
+mod support;
