@@ -51,8 +51,7 @@ impl Cache {
     /// to write to; [`Cache::commit`] renames it into place.
     pub fn temp_path(&self, kind: &str) -> Result<tempfile::TempPath> {
         let folder = self.kind_dir(kind)?;
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+        let file = temp_builder()
             .tempfile_in(&folder)
             .at(&folder, "create a temporary file in")?;
         Ok(file.into_temp_path())
@@ -70,8 +69,7 @@ impl Cache {
     /// Writes `bytes` as the entry `key`, atomically.
     pub fn put(&self, kind: &str, key: &str, bytes: &[u8]) -> Result<Utf8PathBuf> {
         let folder = self.kind_dir(kind)?;
-        let mut file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+        let mut file = temp_builder()
             .tempfile_in(&folder)
             .at(&folder, "create a temporary file in")?;
         file.write_all(bytes)
@@ -83,8 +81,7 @@ impl Cache {
     /// named by its digest): write, then [`Cache::commit`] the temp path.
     pub fn temp_file(&self, kind: &str) -> Result<tempfile::NamedTempFile> {
         let folder = self.kind_dir(kind)?;
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+        temp_builder()
             .tempfile_in(&folder)
             .at(&folder, "create a temporary file in")
     }
@@ -98,6 +95,17 @@ impl Cache {
         remove_stale_temps(&folder);
         Ok(folder)
     }
+}
+
+/// Temporary files readable by all, like files a user creates: entries are
+/// hard-linked into image layouts that other tools and users read.
+fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(TEMP_PREFIX)
+        .permissions(std::fs::Permissions::from_mode(0o644));
+    builder
 }
 
 /// Removes temporary files that killed runs left behind. Best effort: another

@@ -10,11 +10,15 @@ pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod platform;
 pub mod process;
+pub mod layer;
+pub mod oci;
 pub mod report;
+pub mod rootfs;
 pub mod toolchain;
 pub mod verify;
 

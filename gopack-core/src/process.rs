@@ -15,6 +15,17 @@ use std::io::{BufRead, BufReader};
 /// How many lines of a failed command's output the error keeps.
 const KEPT_LINES: usize = 60;
 
+/// What a finished child left: its exit code (`None` when killed by a signal) and output.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The exit code.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
 /// A command to run: program, arguments, environment and working folder.
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -126,6 +137,24 @@ impl Cmd {
             });
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs the command to its end and returns its exit code and output, whatever
+    /// the exit status; only a child that cannot start is an error.
+    pub fn output(&self) -> Result<Captured> {
+        let output = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .stdin_null()
+            .unchecked()
+            .run()
+            .map_err(|e| self.spawn_error(e))?;
+        Ok(Captured {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
     }
 
     /// Runs the command, sending each line it prints (stdout and stderr) to the

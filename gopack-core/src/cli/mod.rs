@@ -20,11 +20,13 @@
 mod build;
 mod console;
 mod doctor;
+mod pack;
 mod verify;
 
 pub use build::BuildArgs;
 pub use console::Console;
 pub use doctor::DoctorArgs;
+pub use pack::PackArgs;
 pub use verify::VerifyArgs;
 
 use crate::config::{Overrides, Workspace};
@@ -38,6 +40,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Build static Go binaries (cached by go.sum and source hashes).
     Build(BuildArgs),
+    /// Build and pack apps into minimal FROM-scratch images (OCI layout and archive).
+    Pack(PackArgs),
     /// Check the tools gopack uses and say how to install the missing ones.
     Doctor(DoctorArgs),
     /// Check that an image keeps the promises of the idioms (static, non-root, certs, ...).
@@ -61,6 +65,7 @@ impl Command {
         match self {
             Command::Build(args) => args.run(),
             Command::Doctor(args) => args.run(),
+            Command::Pack(args) => args.run(),
             Command::Verify(args) => args.run(),
         }
     }

@@ -1,0 +1,124 @@
+//! What an image records about where it came from: version, revision,
+//! source, and the one timestamp every file and document uses.
+
+use crate::build::{git, resolve_version};
+use crate::config::App;
+use camino::Utf8Path;
+
+/// Version, revision and time of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMetadata {
+    /// The app version (config, `--app-version`, or `git describe`).
+    pub version: String,
+    /// The version as an image tag.
+    pub tag: String,
+    /// The commit, when the workspace is a git repository.
+    pub revision: Option<String>,
+    /// The repository URL, from the `origin` remote, without credentials.
+    pub source: Option<String>,
+    /// Seconds since the epoch: `SOURCE_DATE_EPOCH`, else the last commit's time, else 0.
+    pub epoch: u64,
+}
+
+impl ImageMetadata {
+    /// Reads the metadata for `app` in the workspace at `root`.
+    pub fn read(app: &App, root: &Utf8Path) -> ImageMetadata {
+        let version = resolve_version(app, root);
+        let head = git(root, &["log", "-1", "--format=%H %ct"]);
+        let (revision, commit_time) = match head.as_deref().and_then(|h| h.split_once(' ')) {
+            Some((rev, time)) => (Some(rev.to_string()), time.parse().ok()),
+            None => (None, None),
+        };
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .or(commit_time)
+            .unwrap_or(0);
+        let source = git(root, &["remote", "get-url", "origin"]).map(|url| clean_url(&url));
+        ImageMetadata {
+            tag: tag_for(&version),
+            version,
+            revision,
+            source,
+            epoch,
+        }
+    }
+
+    /// The epoch as RFC 3339, e.g. `2024-01-01T00:00:00Z`.
+    pub fn created(&self) -> String {
+        rfc3339(self.epoch)
+    }
+}
+
+/// A version as a valid image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn tag_for(version: &str) -> String {
+    let mut tag: String = version
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .take(128)
+        .collect();
+    if tag.is_empty() || tag.starts_with(['.', '-']) {
+        tag.insert(0, '_');
+        tag.truncate(128);
+    }
+    tag
+}
+
+/// `git@host:org/repo.git` and `https://user:token@host/org/repo.git` → `https://host/org/repo`.
+pub fn clean_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches(".git");
+    if let Some(rest) = url.strip_prefix("git@") {
+        if let Some((host, path)) = rest.split_once(':') {
+            return format!("https://{host}/{path}");
+        }
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
+        return format!("{scheme}://{rest}");
+    }
+    url.to_string()
+}
+
+/// Formats seconds since the epoch as RFC 3339 in UTC.
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_704_067_200), "2024-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn tags_and_urls() {
+        assert_eq!(tag_for("v1.2.3-4-gabc-dirty"), "v1.2.3-4-gabc-dirty");
+        assert_eq!(tag_for("feature/x+y"), "feature-x-y");
+        assert_eq!(tag_for("-x"), "_-x");
+        assert_eq!(clean_url("git@github.com:acme/api.git"), "https://github.com/acme/api");
+        assert_eq!(clean_url("https://me:tok@github.com/acme/api.git"), "https://github.com/acme/api");
+    }
+}

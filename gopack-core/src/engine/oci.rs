@@ -1,0 +1,278 @@
+//! The daemonless engine: built binaries plus a generated root filesystem
+//! become a two-layer image (shared base, app) written as an OCI layout and
+//! an archive, without a docker engine or a base image.
+//!
+//! Layers are cached by a key over their content and mtime, so a re-pack
+//! with unchanged inputs neither builds nor compresses.
+
+use super::ImageMetadata;
+use crate::build::{short, Binary, Builder};
+use crate::cache::{Cache, KeyHasher};
+use crate::config::{App, Workspace};
+use crate::error::{Error, IoContext, Result};
+use crate::layer::{write_layer, LayerInfo};
+use crate::oci::{self, Blob, Image, PlatformImage, RunConfig};
+use crate::platform::Platform;
+use crate::report::{Event, Reporter};
+use crate::rootfs::{self, Tree};
+use crate::toolchain::Docker;
+use camino::Utf8PathBuf;
+use oci_spec::image::MediaType;
+
+/// An image made by [`OciEngine::pack`].
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The app's name.
+    pub app: String,
+    /// The image.
+    pub image: Image,
+    /// The OCI layout folder: `<target>/gopack/<app>/oci`.
+    pub layout: Utf8PathBuf,
+    /// The archive for skopeo (oci-archive) and `docker load`: `<target>/gopack/<app>/<app>.tar`.
+    pub archive: Utf8PathBuf,
+    /// Provenance of the image.
+    pub metadata: ImageMetadata,
+}
+
+impl Packed {
+    /// `name:tag` for every tag.
+    pub fn references(&self) -> Vec<String> {
+        self.image
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", self.image.name))
+            .collect()
+    }
+}
+
+/// The daemonless engine.
+pub struct OciEngine<'a> {
+    workspace: &'a Workspace,
+    builder: Builder<'a>,
+    reporter: &'a dyn Reporter,
+}
+
+impl<'a> OciEngine<'a> {
+    /// An engine over the workspace (finds `go`, opens the cache).
+    pub fn new(workspace: &'a Workspace, reporter: &'a dyn Reporter) -> Result<Self> {
+        Ok(OciEngine {
+            workspace,
+            builder: Builder::new(workspace, reporter)?,
+            reporter,
+        })
+    }
+
+    fn cache(&self) -> &Cache {
+        self.builder.cache()
+    }
+
+    /// Builds and packs `app`.
+    pub fn pack(&self, app: &App) -> Result<Packed> {
+        let binaries = self.builder.build(app)?;
+        let metadata = ImageMetadata::read(app, &self.workspace.root);
+        let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
+        let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
+        let run = run_config(app, &metadata);
+        let mut platforms = Vec::new();
+        for binary in &binaries {
+            platforms.push(self.platform_image(app, binary, &base, &run, &metadata)?);
+        }
+        let index = if platforms.len() > 1 {
+            let bytes = oci::index_json(&platforms)?;
+            Some(oci::store_blob(self.cache(), &bytes, MediaType::ImageIndex)?)
+        } else {
+            None
+        };
+        let mut tags = vec![metadata.tag.clone()];
+        if metadata.tag != "latest" {
+            tags.push("latest".into());
+        }
+        let image = Image {
+            name: app.name().to_string(),
+            tags,
+            platforms,
+            index,
+        };
+        let out = self.workspace.out_dir().join(app.name());
+        let layout = out.join("oci");
+        let archive = out.join(format!("{}.tar", app.name()));
+        oci::write_layout(self.cache(), &image, &layout)?;
+        oci::write_archive(self.cache(), &image, image.docker_default(), metadata.epoch, &archive)?;
+        self.reporter.report(Event::ImageReady {
+            app: app.name().into(),
+            digest: image.digest().to_string(),
+            layout: layout.to_string(),
+            archive: archive.to_string(),
+        });
+        Ok(Packed {
+            app: app.name().into(),
+            image,
+            layout,
+            archive,
+            metadata,
+        })
+    }
+
+    fn platform_image(
+        &self,
+        app: &App,
+        binary: &Binary,
+        base: &(LayerInfo, Blob),
+        run: &RunConfig,
+        metadata: &ImageMetadata,
+    ) -> Result<PlatformImage> {
+        let platform = binary.platform.to_string();
+        let tree = rootfs::app_tree(app, &binary.path);
+        let app_layer = self.layer(app, &platform, "app", &tree, metadata.epoch, Some(&binary.key))?;
+        let layers = [(base.0.clone(), "base layer"), (app_layer.0.clone(), "app layer")];
+        let layer_refs: Vec<(LayerInfo, &str)> = layers.iter().map(|(l, w)| (l.clone(), *w)).collect();
+        let config_bytes = oci::config_json(&binary.platform, run, &layer_refs, &metadata.created())?;
+        let config = oci::store_blob(self.cache(), &config_bytes, MediaType::ImageConfig)?;
+        let layer_blobs = vec![base.1.clone(), app_layer.1];
+        let manifest_bytes = oci::manifest_json(&config, &layer_blobs)?;
+        let manifest = oci::store_blob(self.cache(), &manifest_bytes, MediaType::ImageManifest)?;
+        Ok(PlatformImage {
+            platform: binary.platform.clone(),
+            manifest,
+            config,
+            layers: layer_blobs,
+        })
+    }
+
+    /// A layer from the cache, or written (streamed, compressed and hashed) into it.
+    /// `content_key` stands for the tree's file contents when the caller knows a
+    /// key for them (a binary's cache key), sparing a hash of the files.
+    fn layer(
+        &self,
+        app: &App,
+        platform: &str,
+        role: &str,
+        tree: &Tree,
+        mtime: u64,
+        content_key: Option<&str>,
+    ) -> Result<(LayerInfo, Blob)> {
+        let mut hasher = KeyHasher::new("layer/v1");
+        hasher.text("role", role).text("mtime", &mtime.to_string());
+        match content_key {
+            Some(key) => {
+                hasher.text("content", key);
+                for entry in tree.entries() {
+                    hasher.text("path", &entry.path).text("mode", &format!("{:o}", entry.mode));
+                }
+            }
+            None => tree.hash_into(&mut hasher)?,
+        }
+        let key = hasher.finish();
+        if let Some(info) = self.cached_layer(&key) {
+            self.report_layer(app, platform, role, &info, true);
+            return Ok((info.clone(), layer_blob(&info)));
+        }
+        let temp = self.cache().temp_file("blobs")?;
+        let (info, file) = write_layer(tree, mtime, std::io::BufWriter::new(temp))?;
+        let temp = file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(self.cache().dir(), "write a layer in")?;
+        self.cache()
+            .commit("blobs", &oci::blob_key(&info.digest), temp.into_temp_path())?;
+        let record = serde_json::to_vec(&info).expect("layer info serializes");
+        self.cache().put("layers", &key, &record)?;
+        self.report_layer(app, platform, role, &info, false);
+        Ok((info.clone(), layer_blob(&info)))
+    }
+
+    fn cached_layer(&self, key: &str) -> Option<LayerInfo> {
+        let record = self.cache().get("layers", key)?;
+        let info: LayerInfo = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
+        // The record is trusted only with its blob.
+        self.cache().get("blobs", &oci::blob_key(&info.digest))?;
+        Some(info)
+    }
+
+    fn report_layer(&self, app: &App, platform: &str, role: &str, info: &LayerInfo, cached: bool) {
+        self.reporter.report(Event::Layer {
+            app: app.name().into(),
+            platform: platform.into(),
+            role: role.into(),
+            digest: short(info.digest.trim_start_matches("sha256:")),
+            size: info.size,
+            cached,
+        });
+    }
+
+    /// Loads the image for the docker engine's platform into docker, tagged.
+    pub fn load(&self, packed: &Packed) -> Result<Vec<String>> {
+        let docker = Docker::find()?;
+        let engine: Platform = docker
+            .engine_platform()?
+            .parse()
+            .map_err(|e: crate::platform::PlatformError| Error::Invalid {
+                path: "docker engine".into(),
+                message: e.to_string(),
+                help: "gopack loads Linux images only".into(),
+            })?;
+        let image = &packed.image;
+        let chosen = image
+            .platforms
+            .iter()
+            .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
+            .ok_or_else(|| Error::Flag {
+                flag: "--load".into(),
+                message: format!("the docker engine runs {engine}, and {} has no such image", packed.app),
+                help: format!("add \"{engine}\" to the app's platforms, or pass --platform {engine}"),
+            })?;
+        let archive = if chosen.platform == image.docker_default().platform {
+            packed.archive.clone()
+        } else {
+            let path = packed.archive.with_extension(format!("{}.tar", chosen.platform.slug()));
+            oci::write_archive(self.cache(), image, chosen, packed.metadata.epoch, &path)?;
+            path
+        };
+        docker
+            .cmd(["load", "--input", archive.as_str()])
+            .help("`docker load` failed: check that the engine is running and has disk space")
+            .stream(self.reporter)?;
+        let tags = packed.references();
+        self.reporter.report(Event::Loaded {
+            app: packed.app.clone(),
+            tags: tags.clone(),
+        });
+        Ok(tags)
+    }
+}
+
+fn layer_blob(info: &LayerInfo) -> Blob {
+    Blob {
+        digest: info.digest.clone(),
+        size: info.size,
+        media_type: MediaType::ImageLayerGzip,
+    }
+}
+
+/// The image's runtime settings from the app's config.
+fn run_config(app: &App, metadata: &ImageMetadata) -> RunConfig {
+    let config = &app.config;
+    let mut env = rootfs::settings_env(app);
+    env.extend(config.image_env.clone());
+    let mut labels = std::collections::BTreeMap::from([
+        ("org.opencontainers.image.title".to_string(), config.name.clone()),
+        ("org.opencontainers.image.version".to_string(), metadata.version.clone()),
+        ("org.opencontainers.image.created".to_string(), metadata.created()),
+    ]);
+    if let Some(revision) = &metadata.revision {
+        labels.insert("org.opencontainers.image.revision".into(), revision.clone());
+    }
+    if let Some(source) = &metadata.source {
+        labels.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    labels.extend(config.labels.clone());
+    RunConfig {
+        user: format!("{}:{}", config.user.uid, config.user.gid()),
+        entrypoint: vec![app.binary_path()],
+        cmd: config.args.clone(),
+        env,
+        workdir: config.workdir.clone(),
+        expose: config.expose.clone(),
+        labels,
+    }
+}

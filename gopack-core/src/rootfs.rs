@@ -1,0 +1,289 @@
+//! The final stage's root filesystem, generated rather than copied from a
+//! base image: passwd and group with root, nobody and the app user, the CA
+//! bundle, zoneinfo, an optional fixed time zone, `/tmp` (1777), and the
+//! binary. Split in two: the base (shared by every app with the same
+//! settings) and the app (the binary).
+
+use crate::cache::KeyHasher;
+use crate::config::{App, Tzdata};
+use crate::error::{Error, IoContext, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::BTreeMap;
+
+/// Where images get the CA bundle.
+pub const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
+/// Where images get zoneinfo.
+pub const ZONEINFO_PATH: &str = "usr/share/zoneinfo";
+
+/// Host CA bundles, in the order distributions put them.
+const HOST_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Zoneinfo entries left out: leap-second variants and Debian's link to /etc/localtime.
+const ZONEINFO_SKIP: &[&str] = &["right", "localtime", "posixrules"];
+
+/// What a file in the image holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A folder.
+    Dir,
+    /// A file with these bytes.
+    Bytes(Vec<u8>),
+    /// A file copied from the host, streamed when the layer is written.
+    Host(Utf8PathBuf),
+    /// A symbolic link to this target.
+    Symlink(String),
+}
+
+/// One entry of a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path inside the image, relative (`etc/passwd`).
+    pub path: String,
+    /// Permission bits, including sticky and setuid bits.
+    pub mode: u32,
+    /// What the entry holds.
+    pub content: Content,
+}
+
+/// The files of a layer, sorted by path, parents before children.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Tree {
+    /// Adds a file, creating its parent folders (0755).
+    pub fn file(&mut self, path: &str, mode: u32, content: Content) {
+        let path = path.trim_start_matches('/').to_string();
+        self.parents(&path);
+        self.entries.insert(path.clone(), Entry { path, mode, content });
+    }
+
+    /// Adds a folder with `mode`, creating its parents (0755).
+    pub fn dir(&mut self, path: &str, mode: u32) {
+        let path = path.trim_start_matches('/').trim_end_matches('/').to_string();
+        self.parents(&path);
+        self.entries.insert(
+            path.clone(),
+            Entry {
+                path,
+                mode,
+                content: Content::Dir,
+            },
+        );
+    }
+
+    fn parents(&mut self, path: &str) {
+        let mut prefix = String::new();
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            self.entries.entry(prefix.clone()).or_insert_with(|| Entry {
+                path: prefix.clone(),
+                mode: 0o755,
+                content: Content::Dir,
+            });
+        }
+    }
+
+    /// The entries in layer order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// Hashes every entry, host files by content, into `hasher`.
+    pub fn hash_into(&self, hasher: &mut KeyHasher) -> Result<()> {
+        for entry in self.entries() {
+            hasher.text("path", &entry.path);
+            hasher.text("mode", &format!("{:o}", entry.mode));
+            match &entry.content {
+                Content::Dir => hasher.text("dir", ""),
+                Content::Bytes(bytes) => hasher.field("bytes", bytes),
+                Content::Host(path) => {
+                    let bytes = std::fs::read(path).at(path, "read")?;
+                    hasher.field("bytes", &bytes)
+                }
+                Content::Symlink(target) => hasher.text("symlink", target),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// The base layer's tree for an app's settings: accounts, certs, zoneinfo, /tmp.
+pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
+    let config = &app.config;
+    let user = &config.user;
+    let mut tree = Tree::default();
+    tree.dir("etc", 0o755);
+    tree.file("etc/passwd", 0o644, Content::Bytes(passwd(&user.name, user.uid, user.gid()).into_bytes()));
+    tree.file("etc/group", 0o644, Content::Bytes(group(&user.name, user.gid()).into_bytes()));
+    tree.dir("tmp", 0o1777);
+
+    if config.certs {
+        let bundle = match &config.ca_bundle {
+            Some(path) => {
+                let path = workspace_root.join(path);
+                if !path.is_file() {
+                    return Err(Error::Config {
+                        manifest: workspace_root.join("Cargo.toml"),
+                        key: format!("workspace.metadata.gopack.apps.{}.ca-bundle", config.name),
+                        message: format!("{path} is not a file"),
+                        help: "point ca-bundle at a PEM file of CA certificates, or remove it to use the host's bundle".into(),
+                    });
+                }
+                path
+            }
+            None => host_ca_bundle()?,
+        };
+        tree.file(CA_BUNDLE_PATH, 0o644, Content::Host(bundle));
+    }
+
+    if config.tzdata == Tzdata::Files {
+        let source = zoneinfo_source(app, workspace_root)?;
+        add_zoneinfo(&mut tree, &source, &source, ZONEINFO_PATH)?;
+    }
+    if let Some(zone) = &config.timezone {
+        let source = zoneinfo_source(app, workspace_root)?;
+        let file = source.join(zone);
+        if !file.is_file() {
+            return Err(Error::Config {
+                manifest: workspace_root.join("Cargo.toml"),
+                key: format!("workspace.metadata.gopack.apps.{}.timezone", config.name),
+                message: format!("no zone `{zone}` in {source}"),
+                help: "write an IANA zone name such as \"Europe/Berlin\" or \"UTC\"".into(),
+            });
+        }
+        // A copy, not a link: it works whether or not zoneinfo is in the image.
+        tree.file("etc/localtime", 0o644, Content::Host(file));
+        tree.file("etc/timezone", 0o644, Content::Bytes(format!("{zone}\n").into_bytes()));
+    }
+    Ok(tree)
+}
+
+/// The app layer's tree: the binary at its path, 0755, owned by root.
+pub fn app_tree(app: &App, binary: &Utf8Path) -> Tree {
+    let mut tree = Tree::default();
+    tree.file(&app.binary_path(), 0o755, Content::Host(binary.to_path_buf()));
+    tree
+}
+
+/// `/etc/passwd`: root, nobody and the app user, with no home and no login shell.
+pub fn passwd(name: &str, uid: u32, gid: u32) -> String {
+    format!(
+        "root:x:0:0:root:/root:/sbin/nologin\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+         {name}:x:{uid}:{gid}::/nonexistent:/sbin/nologin\n"
+    )
+}
+
+/// `/etc/group`: root, nogroup and the app user's group.
+pub fn group(name: &str, gid: u32) -> String {
+    format!("root:x:0:\nnogroup:x:65534:\n{name}:x:{gid}:\n")
+}
+
+/// The environment the settings add to the image config (TZ, LANG, ...).
+pub fn settings_env(app: &App) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(zone) = &app.config.timezone {
+        env.insert("TZ".to_string(), zone.clone());
+    }
+    if let Some(locale) = &app.config.locale {
+        let language = locale.split('.').next().unwrap_or(locale);
+        let short = language.split('_').next().unwrap_or(language);
+        env.insert("LANG".to_string(), locale.clone());
+        env.insert("LANGUAGE".to_string(), format!("{language}:{short}"));
+        env.insert("LC_ALL".to_string(), locale.clone());
+    }
+    env
+}
+
+fn host_ca_bundle() -> Result<Utf8PathBuf> {
+    HOST_CA_BUNDLES
+        .iter()
+        .map(Utf8PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Invalid {
+            path: HOST_CA_BUNDLES[0].into(),
+            message: "no CA bundle on this machine".into(),
+            help: "install the CA certificates (Debian: `apt-get install ca-certificates`), set \
+                   `ca-bundle` to a PEM file, or set `certs = false` for an app that makes no TLS calls"
+                .into(),
+        })
+}
+
+fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> {
+    let source = match &app.config.zoneinfo {
+        Some(path) => workspace_root.join(path),
+        None => Utf8PathBuf::from("/usr/share/zoneinfo"),
+    };
+    if source.join("UTC").is_file() {
+        Ok(source)
+    } else {
+        Err(Error::Invalid {
+            path: source.to_string(),
+            message: "no zoneinfo here".into(),
+            help: "install the time zone database (Debian: `apt-get install tzdata`), set `zoneinfo` \
+                   to a zoneinfo folder, or use tzdata = \"embed\" to build it into the binary"
+                .into(),
+        })
+    }
+}
+
+fn add_zoneinfo(tree: &mut Tree, root: &Utf8Path, dir: &Utf8Path, image_dir: &str) -> Result<()> {
+    tree.dir(image_dir, 0o755);
+    for entry in dir.read_dir_utf8().at(dir, "list")? {
+        let entry = entry.at(dir, "list")?;
+        let name = entry.file_name();
+        if dir == root && ZONEINFO_SKIP.contains(&name) {
+            continue;
+        }
+        let image_path = format!("{image_dir}/{name}");
+        let kind = entry.file_type().at(entry.path(), "read")?;
+        if kind.is_dir() {
+            add_zoneinfo(tree, root, entry.path(), &image_path)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).at(entry.path(), "read the link")?;
+            let target = target.to_string_lossy().to_string();
+            // Keep links that stay inside zoneinfo; others point at host files the image lacks.
+            let resolved = std::fs::canonicalize(entry.path().parent().unwrap_or(dir).join(&target));
+            let root_real = std::fs::canonicalize(root);
+            if matches!((resolved, root_real), (Ok(r), Ok(base)) if r.starts_with(&base)) {
+                tree.file(&image_path, 0o777, Content::Symlink(target));
+            }
+        } else if kind.is_file() {
+            tree.file(&image_path, 0o644, Content::Host(entry.path().to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_come_first_and_are_created() {
+        let mut tree = Tree::default();
+        tree.file("/go/bin/app", 0o755, Content::Bytes(vec![]));
+        tree.dir("tmp", 0o1777);
+        let paths: Vec<_> = tree.entries().map(|e| (e.path.as_str(), e.mode)).collect();
+        assert_eq!(paths, vec![("go", 0o755), ("go/bin", 0o755), ("go/bin/app", 0o755), ("tmp", 0o1777)]);
+    }
+
+    #[test]
+    fn accounts() {
+        let passwd = passwd("appuser", 10001, 10002);
+        assert!(passwd.ends_with("appuser:x:10001:10002::/nonexistent:/sbin/nologin\n"));
+        assert!(passwd.starts_with("root:x:0:0:"));
+        assert!(group("appuser", 10002).contains("appuser:x:10002:\n"));
+    }
+}
