@@ -97,6 +97,35 @@ pub struct AppConfig {
     /// What `verify` allows and expects of this app's image.
     #[serde(default)]
     pub verify: crate::verify::Policy,
+    /// The engine `pack` uses for this app: `"oci"` (default, daemonless) or
+    /// `"docker"` (the multi-stage Dockerfile, run by `docker build`).
+    #[serde(default)]
+    pub engine: EngineKind,
+    /// The docker engine's builder image; default `golang:<go line of go.mod>-alpine`.
+    #[serde(default)]
+    pub builder_image: Option<String>,
+    /// The docker engine: an apk mirror replacing `dl-cdn.alpinelinux.org` in the
+    /// builder's /etc/apk/repositories, e.g. `https://mirrors.example.com`.
+    #[serde(default)]
+    pub apk_mirror: Option<String>,
+    /// The docker engine: build with cgo (installs gcc and musl-dev in the builder
+    /// and links statically). Default false; the oci engine always builds without cgo.
+    #[serde(default)]
+    pub cgo: bool,
+    /// The docker engine: extra apk packages for the builder (C libraries for cgo).
+    #[serde(default)]
+    pub apk_packages: Vec<String>,
+}
+
+/// `engine = "oci" | "docker"`: how `pack` makes the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// Daemonless: generated layers, OCI layout and archive. Needs only `go`.
+    #[default]
+    Oci,
+    /// The idioms' multi-stage Dockerfile, built by the docker engine.
+    Docker,
 }
 
 /// `tzdata = true | false | "embed"`.
@@ -452,6 +481,41 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
                 ));
             }
         }
+        if let Some(image) = &app.builder_image {
+            if !is_image_reference(image) {
+                return Err(config_error(
+                    key("builder-image"),
+                    format!("`{image}` is not an image reference"),
+                    "write a reference such as \"golang:1.23-alpine\" or \"registry.example.com/go:1.23\"",
+                ));
+            }
+        }
+        if let Some(mirror) = &app.apk_mirror {
+            let scheme_ok = mirror.starts_with("https://") || mirror.starts_with("http://");
+            let chars_ok = mirror
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~:/%@+=".contains(c));
+            if !scheme_ok || !chars_ok || mirror.split("://").nth(1).is_none_or(str::is_empty) {
+                return Err(config_error(
+                    key("apk-mirror"),
+                    format!("`{mirror}` is not a mirror URL"),
+                    "write the mirror's base URL, e.g. \"https://mirrors.tuna.tsinghua.edu.cn\" (it replaces https://dl-cdn.alpinelinux.org)",
+                ));
+            }
+        }
+        for (i, package) in app.apk_packages.iter().enumerate() {
+            let ok = package.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && package
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-=~<>".contains(c));
+            if !ok {
+                return Err(config_error(
+                    key(&format!("apk-packages[{i}]")),
+                    format!("`{package}` is not an apk package name"),
+                    "write package names as `apk add` takes them, e.g. \"sqlite-dev\"",
+                ));
+            }
+        }
         for name in app.env.keys() {
             if matches!(name.as_str(), "GOOS" | "GOARCH" | "CGO_ENABLED") {
                 return Err(config_error(
@@ -496,6 +560,16 @@ fn check_user(user: &UserConfig) -> std::result::Result<(), (&'static str, Strin
         return Err(("uid", "65534 belongs to nobody".into()));
     }
     Ok(())
+}
+
+/// `[host[:port]/]path[:tag][@digest]`, loosely: what `docker build` and `FROM` accept.
+fn is_image_reference(reference: &str) -> bool {
+    !reference.is_empty()
+        && reference.len() <= 255
+        && reference.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'))
 }
 
 fn is_image_name(name: &str) -> bool {

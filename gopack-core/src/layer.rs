@@ -74,7 +74,14 @@ pub fn write_layer<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<(LayerIn
     let (gzip, diff_id, _) = uncompressed.finish();
     let compressed = finish_gzip(gzip).at("layer", "finish the gzip stream")?;
     let (out, digest, size) = compressed.finish();
-    Ok((LayerInfo { digest, size, diff_id }, out))
+    Ok((
+        LayerInfo {
+            digest,
+            size,
+            diff_id,
+        },
+        out,
+    ))
 }
 
 fn finish_gzip<W: Write>(gzip: GzEncoder<W>) -> io::Result<W> {
@@ -92,14 +99,23 @@ fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header
     header
 }
 
-fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &crate::rootfs::Entry, mtime: u64) -> io::Result<()> {
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    entry: &crate::rootfs::Entry,
+    mtime: u64,
+) -> io::Result<()> {
     match &entry.content {
         Content::Dir => {
             let mut header = header(tar::EntryType::Directory, entry.mode, mtime, 0);
             builder.append_data(&mut header, format!("{}/", entry.path), io::empty())
         }
         Content::Bytes(bytes) => {
-            let mut header = header(tar::EntryType::Regular, entry.mode, mtime, bytes.len() as u64);
+            let mut header = header(
+                tar::EntryType::Regular,
+                entry.mode,
+                mtime,
+                bytes.len() as u64,
+            );
             builder.append_data(&mut header, &entry.path, bytes.as_slice())
         }
         Content::Host(path) => {
@@ -122,9 +138,17 @@ mod tests {
 
     fn tree() -> Tree {
         let mut tree = Tree::default();
-        tree.file("etc/passwd", 0o644, Content::Bytes(b"root:x:0:0::/:/sbin/nologin\n".to_vec()));
+        tree.file(
+            "etc/passwd",
+            0o644,
+            Content::Bytes(b"root:x:0:0::/:/sbin/nologin\n".to_vec()),
+        );
         tree.dir("tmp", 0o1777);
-        tree.file("usr/share/zoneinfo/UTC2", 0o777, Content::Symlink("Etc/UTC".into()));
+        tree.file(
+            "usr/share/zoneinfo/UTC2",
+            0o777,
+            Content::Symlink("Etc/UTC".into()),
+        );
         tree
     }
 
@@ -135,14 +159,24 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(bytes_a, bytes_b);
         assert_eq!(a.size, bytes_a.len() as u64);
-        assert_eq!(a.digest, format!("sha256:{}", hex::encode(Sha256::digest(&bytes_a))));
+        assert_eq!(
+            a.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes_a)))
+        );
         // No timestamp and no name in the gzip header; OS byte fixed.
         assert_eq!(&bytes_a[4..8], &[0, 0, 0, 0]);
         assert_eq!(bytes_a[3] & 0x08, 0);
 
         let mut tar_bytes = Vec::new();
-        io::copy(&mut flate2::read::GzDecoder::new(bytes_a.as_slice()), &mut tar_bytes).unwrap();
-        assert_eq!(a.diff_id, format!("sha256:{}", hex::encode(Sha256::digest(&tar_bytes))));
+        io::copy(
+            &mut flate2::read::GzDecoder::new(bytes_a.as_slice()),
+            &mut tar_bytes,
+        )
+        .unwrap();
+        assert_eq!(
+            a.diff_id,
+            format!("sha256:{}", hex::encode(Sha256::digest(&tar_bytes)))
+        );
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
         let entries: Vec<(String, u32, u64, u64)> = archive
             .entries()
@@ -150,7 +184,12 @@ mod tests {
             .map(|e| {
                 let e = e.unwrap();
                 let h = e.header();
-                (e.path().unwrap().to_string_lossy().into_owned(), h.mode().unwrap(), h.uid().unwrap(), h.mtime().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.mtime().unwrap(),
+                )
             })
             .collect();
         assert_eq!(entries[0], ("etc/".into(), 0o755, 0, 1_700_000_000));

@@ -170,7 +170,10 @@ fn oci_platform(platform: &Platform) -> Result<oci_spec::image::Platform> {
 
 /// Stores `bytes` as a blob in the cache; returns its digest and size.
 pub fn store_blob(cache: &Cache, bytes: &[u8], media_type: MediaType) -> Result<Blob> {
-    let digest = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)));
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+    );
     let key = blob_key(&digest);
     if cache.get("blobs", &key).is_none() {
         cache.put("blobs", &key, bytes)?;
@@ -224,7 +227,12 @@ pub fn config_json(
         .collect::<Result<Vec<_>>>()?;
     let rootfs = RootFsBuilder::default()
         .typ("layers")
-        .diff_ids(layers.iter().map(|(l, _)| l.diff_id.clone()).collect::<Vec<_>>())
+        .diff_ids(
+            layers
+                .iter()
+                .map(|(l, _)| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .map_err(spec_error)?;
     let mut image = ImageConfigurationBuilder::default()
@@ -246,7 +254,12 @@ pub fn manifest_json(config: &Blob, layers: &[Blob]) -> Result<Vec<u8>> {
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config.descriptor()?)
-        .layers(layers.iter().map(Blob::descriptor).collect::<Result<Vec<_>>>()?)
+        .layers(
+            layers
+                .iter()
+                .map(Blob::descriptor)
+                .collect::<Result<Vec<_>>>()?,
+        )
         .build()
         .map_err(spec_error)?;
     canonical_json(&manifest)
@@ -258,7 +271,13 @@ pub fn index_json(images: &[PlatformImage]) -> Result<Vec<u8>> {
         .iter()
         .map(|image| {
             let m = &image.manifest;
-            descriptor(m.media_type.clone(), &m.digest, m.size, Some(&image.platform), None)
+            descriptor(
+                m.media_type.clone(),
+                &m.digest,
+                m.size,
+                Some(&image.platform),
+                None,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     let index = ImageIndexBuilder::default()
@@ -279,7 +298,13 @@ fn layout_index_json(image: &Image) -> Result<Vec<u8>> {
         .iter()
         .map(|tag| {
             let annotations = HashMap::from([(REF_NAME.to_string(), tag.clone())]);
-            descriptor(top.media_type.clone(), &top.digest, top.size, platform, Some(annotations))
+            descriptor(
+                top.media_type.clone(),
+                &top.digest,
+                top.size,
+                platform,
+                Some(annotations),
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     let index = ImageIndexBuilder::default()
@@ -369,23 +394,35 @@ pub fn write_archive(
     let layout_index = layout_index_json(image)?;
     let docker_manifest = docker_manifest_json(image, docker_platform)?;
     for dir in ["blobs/", "blobs/sha256/"] {
-        tar.append_data(&mut header(0, tar::EntryType::Directory, 0o755), dir, std::io::empty())
-            .at(path, "write")?;
+        tar.append_data(
+            &mut header(0, tar::EntryType::Directory, 0o755),
+            dir,
+            std::io::empty(),
+        )
+        .at(path, "write")?;
     }
     for blob in image.blobs() {
         let source = cached_blob(cache, blob)?;
         let file = std::fs::File::open(&source).at(&source, "read")?;
         let name = format!("blobs/sha256/{}", blob_key(&blob.digest));
-        tar.append_data(&mut header(blob.size, tar::EntryType::Regular, 0o644), &name, file)
-            .at(path, "write")?;
+        tar.append_data(
+            &mut header(blob.size, tar::EntryType::Regular, 0o644),
+            &name,
+            file,
+        )
+        .at(path, "write")?;
     }
     for (name, bytes) in [
         ("index.json", layout_index.as_slice()),
         ("manifest.json", docker_manifest.as_slice()),
         ("oci-layout", OCI_LAYOUT),
     ] {
-        tar.append_data(&mut header(bytes.len() as u64, tar::EntryType::Regular, 0o644), name, bytes)
-            .at(path, "write")?;
+        tar.append_data(
+            &mut header(bytes.len() as u64, tar::EntryType::Regular, 0o644),
+            name,
+            bytes,
+        )
+        .at(path, "write")?;
     }
     let hashing = tar.into_inner().at(path, "write")?;
     let (mut writer, digest, _) = hashing.finish();
@@ -399,7 +436,9 @@ fn cached_blob(cache: &Cache, blob: &Blob) -> Result<Utf8PathBuf> {
     cache
         .get("blobs", &blob_key(&blob.digest))
         .ok_or_else(|| Error::Invalid {
-            path: cache.entry_path("blobs", &blob_key(&blob.digest)).to_string(),
+            path: cache
+                .entry_path("blobs", &blob_key(&blob.digest))
+                .to_string(),
             message: format!("blob {} is missing from the cache", blob.digest),
             help: "the cache was changed while gopack ran; run the command again".into(),
         })

@@ -61,12 +61,22 @@ impl Tree {
     pub fn file(&mut self, path: &str, mode: u32, content: Content) {
         let path = path.trim_start_matches('/').to_string();
         self.parents(&path);
-        self.entries.insert(path.clone(), Entry { path, mode, content });
+        self.entries.insert(
+            path.clone(),
+            Entry {
+                path,
+                mode,
+                content,
+            },
+        );
     }
 
     /// Adds a folder with `mode`, creating its parents (0755).
     pub fn dir(&mut self, path: &str, mode: u32) {
-        let path = path.trim_start_matches('/').trim_end_matches('/').to_string();
+        let path = path
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string();
         self.parents(&path);
         self.entries.insert(
             path.clone(),
@@ -124,8 +134,16 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
     let user = &config.user;
     let mut tree = Tree::default();
     tree.dir("etc", 0o755);
-    tree.file("etc/passwd", 0o644, Content::Bytes(passwd(&user.name, user.uid, user.gid()).into_bytes()));
-    tree.file("etc/group", 0o644, Content::Bytes(group(&user.name, user.gid()).into_bytes()));
+    tree.file(
+        "etc/passwd",
+        0o644,
+        Content::Bytes(passwd(&user.name, user.uid, user.gid()).into_bytes()),
+    );
+    tree.file(
+        "etc/group",
+        0o644,
+        Content::Bytes(group(&user.name, user.gid()).into_bytes()),
+    );
     tree.dir("tmp", 0o1777);
 
     if config.certs {
@@ -164,7 +182,11 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
         }
         // A copy, not a link: it works whether or not zoneinfo is in the image.
         tree.file("etc/localtime", 0o644, Content::Host(file));
-        tree.file("etc/timezone", 0o644, Content::Bytes(format!("{zone}\n").into_bytes()));
+        tree.file(
+            "etc/timezone",
+            0o644,
+            Content::Bytes(format!("{zone}\n").into_bytes()),
+        );
     }
     Ok(tree)
 }
@@ -172,7 +194,11 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
 /// The app layer's tree: the binary at its path, 0755, owned by root.
 pub fn app_tree(app: &App, binary: &Utf8Path) -> Tree {
     let mut tree = Tree::default();
-    tree.file(&app.binary_path(), 0o755, Content::Host(binary.to_path_buf()));
+    tree.file(
+        &app.binary_path(),
+        0o755,
+        Content::Host(binary.to_path_buf()),
+    );
     tree
 }
 
@@ -231,9 +257,10 @@ fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> 
         Err(Error::Invalid {
             path: source.to_string(),
             message: "no zoneinfo here".into(),
-            help: "install the time zone database (Debian: `apt-get install tzdata`), set `zoneinfo` \
+            help:
+                "install the time zone database (Debian: `apt-get install tzdata`), set `zoneinfo` \
                    to a zoneinfo folder, or use tzdata = \"embed\" to build it into the binary"
-                .into(),
+                    .into(),
         })
     }
 }
@@ -254,13 +281,18 @@ fn add_zoneinfo(tree: &mut Tree, root: &Utf8Path, dir: &Utf8Path, image_dir: &st
             let target = std::fs::read_link(entry.path()).at(entry.path(), "read the link")?;
             let target = target.to_string_lossy().to_string();
             // Keep links that stay inside zoneinfo; others point at host files the image lacks.
-            let resolved = std::fs::canonicalize(entry.path().parent().unwrap_or(dir).join(&target));
+            let resolved =
+                std::fs::canonicalize(entry.path().parent().unwrap_or(dir).join(&target));
             let root_real = std::fs::canonicalize(root);
             if matches!((resolved, root_real), (Ok(r), Ok(base)) if r.starts_with(&base)) {
                 tree.file(&image_path, 0o777, Content::Symlink(target));
             }
         } else if kind.is_file() {
-            tree.file(&image_path, 0o644, Content::Host(entry.path().to_path_buf()));
+            tree.file(
+                &image_path,
+                0o644,
+                Content::Host(entry.path().to_path_buf()),
+            );
         }
     }
     Ok(())
@@ -276,7 +308,15 @@ mod tests {
         tree.file("/go/bin/app", 0o755, Content::Bytes(vec![]));
         tree.dir("tmp", 0o1777);
         let paths: Vec<_> = tree.entries().map(|e| (e.path.as_str(), e.mode)).collect();
-        assert_eq!(paths, vec![("go", 0o755), ("go/bin", 0o755), ("go/bin/app", 0o755), ("tmp", 0o1777)]);
+        assert_eq!(
+            paths,
+            vec![
+                ("go", 0o755),
+                ("go/bin", 0o755),
+                ("go/bin/app", 0o755),
+                ("tmp", 0o1777)
+            ]
+        );
     }
 
     #[test]

@@ -267,3 +267,110 @@ pub fn cache_entries(cache: &Utf8Path, kind: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Validates an OCI JSON document against the image-spec schema `schema`
+/// (e.g. `image-manifest-schema.json`) from tests/fixtures/oci-image-spec-schemas.
+pub fn validate_oci_json(schema: &str, document: &[u8]) {
+    struct LocalSchemas;
+    impl jsonschema::Retrieve for LocalSchemas {
+        fn retrieve(
+            &self,
+            uri: &jsonschema::Uri<String>,
+        ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+            let name = uri
+                .path()
+                .as_str()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let path = repo_root()
+                .join("tests/fixtures/oci-image-spec-schemas")
+                .join(name);
+            Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+        }
+    }
+    let path = repo_root()
+        .join("tests/fixtures/oci-image-spec-schemas")
+        .join(schema);
+    let schema_value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .with_retriever(LocalSchemas)
+        .build(&schema_value)
+        .unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let instance: serde_json::Value = serde_json::from_slice(document).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{schema} rejects {instance}: {errors:?}");
+}
+
+/// Fails with an install hint when `tool` is not on PATH.
+pub fn require_tool(tool: &str, package: &str) {
+    init();
+    assert!(
+        which_on_path(tool),
+        "this test needs `{tool}`: install it (Debian: apt-get install {package}); .ci/run does"
+    );
+}
+
+fn which_on_path(tool: &str) -> bool {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .any(|dir| Path::new(dir).join(tool).is_file())
+}
+
+/// Runs a command to success and returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes the workspace a git repository with one commit.
+pub fn git_commit_all(dir: &Utf8Path) {
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .env("GIT_AUTHOR_NAME", "gopack tests")
+                .env("GIT_AUTHOR_EMAIL", "tests@gopack.invalid")
+                .env("GIT_COMMITTER_NAME", "gopack tests")
+                .env("GIT_COMMITTER_EMAIL", "tests@gopack.invalid"),
+        )
+    };
+    git(&["init", "--quiet", "--initial-branch=main"]);
+    std::fs::write(dir.join(".gitignore"), "target/\n").unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "--quiet", "-m", "fixture"]);
+}
+
+/// Reads a blob of an OCI layout as JSON.
+pub fn layout_json(layout: &Utf8Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&layout_blob(layout, digest)).unwrap()
+}
+
+/// Reads a blob of an OCI layout.
+pub fn layout_blob(layout: &Utf8Path, digest: &str) -> Vec<u8> {
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
+}
+
+/// The file at `path` inside a gzip-compressed layer blob.
+pub fn file_in_layer(layer: &[u8], path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == path {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            return Some(bytes);
+        }
+    }
+    None
+}

@@ -29,7 +29,12 @@ impl PackArgs {
             if self.load {
                 engine.load(&packed)?;
             }
-            println!("{}@{} {}", packed.app, packed.image.digest(), packed.archive);
+            println!(
+                "{}@{} {}",
+                packed.app,
+                packed.image.digest(),
+                packed.archive
+            );
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -54,7 +54,13 @@ impl ImageMetadata {
 pub fn tag_for(version: &str) -> String {
     let mut tag: String = version
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(128)
         .collect();
     if tag.is_empty() || tag.starts_with(['.', '-']) {
@@ -118,7 +124,13 @@ mod tests {
         assert_eq!(tag_for("v1.2.3-4-gabc-dirty"), "v1.2.3-4-gabc-dirty");
         assert_eq!(tag_for("feature/x+y"), "feature-x-y");
         assert_eq!(tag_for("-x"), "_-x");
-        assert_eq!(clean_url("git@github.com:acme/api.git"), "https://github.com/acme/api");
-        assert_eq!(clean_url("https://me:tok@github.com/acme/api.git"), "https://github.com/acme/api");
+        assert_eq!(
+            clean_url("git@github.com:acme/api.git"),
+            "https://github.com/acme/api"
+        );
+        assert_eq!(
+            clean_url("https://me:tok@github.com/acme/api.git"),
+            "https://github.com/acme/api"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Engines turn an app into an image. `oci` (the default) is daemonless and
 //! needs only `go`; both engines produce the same file tree.
 
-pub mod oci;
 mod metadata;
+pub mod oci;
 
 pub use metadata::ImageMetadata;
 pub use oci::{OciEngine, Packed};

@@ -79,7 +79,11 @@ impl<'a> OciEngine<'a> {
         }
         let index = if platforms.len() > 1 {
             let bytes = oci::index_json(&platforms)?;
-            Some(oci::store_blob(self.cache(), &bytes, MediaType::ImageIndex)?)
+            Some(oci::store_blob(
+                self.cache(),
+                &bytes,
+                MediaType::ImageIndex,
+            )?)
         } else {
             None
         };
@@ -97,7 +101,13 @@ impl<'a> OciEngine<'a> {
         let layout = out.join("oci");
         let archive = out.join(format!("{}.tar", app.name()));
         oci::write_layout(self.cache(), &image, &layout)?;
-        oci::write_archive(self.cache(), &image, image.docker_default(), metadata.epoch, &archive)?;
+        oci::write_archive(
+            self.cache(),
+            &image,
+            image.docker_default(),
+            metadata.epoch,
+            &archive,
+        )?;
         self.reporter.report(Event::ImageReady {
             app: app.name().into(),
             digest: image.digest().to_string(),
@@ -123,10 +133,22 @@ impl<'a> OciEngine<'a> {
     ) -> Result<PlatformImage> {
         let platform = binary.platform.to_string();
         let tree = rootfs::app_tree(app, &binary.path);
-        let app_layer = self.layer(app, &platform, "app", &tree, metadata.epoch, Some(&binary.key))?;
-        let layers = [(base.0.clone(), "base layer"), (app_layer.0.clone(), "app layer")];
-        let layer_refs: Vec<(LayerInfo, &str)> = layers.iter().map(|(l, w)| (l.clone(), *w)).collect();
-        let config_bytes = oci::config_json(&binary.platform, run, &layer_refs, &metadata.created())?;
+        let app_layer = self.layer(
+            app,
+            &platform,
+            "app",
+            &tree,
+            metadata.epoch,
+            Some(&binary.key),
+        )?;
+        let layers = [
+            (base.0.clone(), "base layer"),
+            (app_layer.0.clone(), "app layer"),
+        ];
+        let layer_refs: Vec<(LayerInfo, &str)> =
+            layers.iter().map(|(l, w)| (l.clone(), *w)).collect();
+        let config_bytes =
+            oci::config_json(&binary.platform, run, &layer_refs, &metadata.created())?;
         let config = oci::store_blob(self.cache(), &config_bytes, MediaType::ImageConfig)?;
         let layer_blobs = vec![base.1.clone(), app_layer.1];
         let manifest_bytes = oci::manifest_json(&config, &layer_blobs)?;
@@ -157,7 +179,9 @@ impl<'a> OciEngine<'a> {
             Some(key) => {
                 hasher.text("content", key);
                 for entry in tree.entries() {
-                    hasher.text("path", &entry.path).text("mode", &format!("{:o}", entry.mode));
+                    hasher
+                        .text("path", &entry.path)
+                        .text("mode", &format!("{:o}", entry.mode));
                 }
             }
             None => tree.hash_into(&mut hasher)?,
@@ -203,14 +227,15 @@ impl<'a> OciEngine<'a> {
     /// Loads the image for the docker engine's platform into docker, tagged.
     pub fn load(&self, packed: &Packed) -> Result<Vec<String>> {
         let docker = Docker::find()?;
-        let engine: Platform = docker
-            .engine_platform()?
-            .parse()
-            .map_err(|e: crate::platform::PlatformError| Error::Invalid {
-                path: "docker engine".into(),
-                message: e.to_string(),
-                help: "gopack loads Linux images only".into(),
-            })?;
+        let engine: Platform =
+            docker
+                .engine_platform()?
+                .parse()
+                .map_err(|e: crate::platform::PlatformError| Error::Invalid {
+                    path: "docker engine".into(),
+                    message: e.to_string(),
+                    help: "gopack loads Linux images only".into(),
+                })?;
         let image = &packed.image;
         let chosen = image
             .platforms
@@ -218,13 +243,20 @@ impl<'a> OciEngine<'a> {
             .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
             .ok_or_else(|| Error::Flag {
                 flag: "--load".into(),
-                message: format!("the docker engine runs {engine}, and {} has no such image", packed.app),
-                help: format!("add \"{engine}\" to the app's platforms, or pass --platform {engine}"),
+                message: format!(
+                    "the docker engine runs {engine}, and {} has no such image",
+                    packed.app
+                ),
+                help: format!(
+                    "add \"{engine}\" to the app's platforms, or pass --platform {engine}"
+                ),
             })?;
         let archive = if chosen.platform == image.docker_default().platform {
             packed.archive.clone()
         } else {
-            let path = packed.archive.with_extension(format!("{}.tar", chosen.platform.slug()));
+            let path = packed
+                .archive
+                .with_extension(format!("{}.tar", chosen.platform.slug()));
             oci::write_archive(self.cache(), image, chosen, packed.metadata.epoch, &path)?;
             path
         };
@@ -255,9 +287,18 @@ fn run_config(app: &App, metadata: &ImageMetadata) -> RunConfig {
     let mut env = rootfs::settings_env(app);
     env.extend(config.image_env.clone());
     let mut labels = std::collections::BTreeMap::from([
-        ("org.opencontainers.image.title".to_string(), config.name.clone()),
-        ("org.opencontainers.image.version".to_string(), metadata.version.clone()),
-        ("org.opencontainers.image.created".to_string(), metadata.created()),
+        (
+            "org.opencontainers.image.title".to_string(),
+            config.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_string(),
+            metadata.version.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            metadata.created(),
+        ),
     ]);
     if let Some(revision) = &metadata.revision {
         labels.insert("org.opencontainers.image.revision".into(), revision.clone());
