@@ -1,16 +1,30 @@
-//! `cargo xtask`: the thinnest user of gopack-core's CLI.
+//! `cargo xtask`: the thinnest user of gopack-core's CLI, plus the project's
+//! own `bench`.
+
+mod bench;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 /// Pack Go apps into minimal, non-root, reproducible container images.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, about)]
-struct Xtask {
-    #[command(subcommand)]
-    command: gopack_core::cli::Command,
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+enum Xtask {
+    #[command(flatten)]
+    Gopack(gopack_core::cli::Command),
+    /// Measure gopack against plain `go build` and write docs/benchmarks.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    Xtask::parse().command.main()
+    match Xtask::parse() {
+        Xtask::Gopack(command) => command.main(),
+        Xtask::Bench(args) => match args.run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }

@@ -11,7 +11,8 @@ pub struct Console {
 }
 
 impl Console {
-    /// A console printing JSON lines when `json`, nothing but tool output when `quiet`.
+    /// A console printing JSON lines when `json`, nothing when `quiet` (errors
+    /// still carry the tools' output).
     pub fn new(json: bool, quiet: bool) -> Self {
         Console { json, quiet }
     }
@@ -29,11 +30,11 @@ impl Reporter for Console {
             }
             return;
         }
-        if let Event::Output { line, .. } = &event {
-            let _ = writeln!(std::io::stderr(), "{line}");
+        if self.quiet {
             return;
         }
-        if self.quiet {
+        if let Event::Output { line, .. } = &event {
+            let _ = writeln!(std::io::stderr(), "{line}");
             return;
         }
         match event {

@@ -1,0 +1,189 @@
+//! `cargo xtask bench`: measures gopack against plain `go build` on the
+//! bundled example and writes the results table to docs/benchmarks.md.
+//!
+//! Timing lives here, never in tests' asserts.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use gopack_core::toolchain::Go;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Write the table to docs/benchmarks.md.
+    #[arg(long)]
+    write: bool,
+}
+
+struct Row {
+    what: &'static str,
+    gopack: Duration,
+    go: Option<Duration>,
+}
+
+impl BenchArgs {
+    pub fn run(self) -> Result<(), String> {
+        let go = Go::find().map_err(|e| e.to_string())?;
+        let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
+        copy_dir(&repo.join("examples/hello"), &root.join("hello"))?;
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = []\n\n[[workspace.metadata.gopack.apps]]\nname = \"hello\"\n\
+             path = \"hello\"\nplatforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let gocache = root.join("gocache");
+        let gopack = |args: &[&str]| {
+            let mut cmd = Command::new(&me);
+            cmd.args(args).arg("--quiet").current_dir(&root).env("GOCACHE", &gocache);
+            cmd
+        };
+        let plain_go = || {
+            let mut cmd = Command::new(&go.path);
+            cmd.args(["build", "-trimpath", "-ldflags=-s -w -buildid=", "-o"])
+                .arg(root.join("plain-hello"))
+                .arg(".")
+                .current_dir(root.join("hello"))
+                .env("CGO_ENABLED", "0")
+                .env("GOCACHE", &gocache);
+            cmd
+        };
+        let clear = |path: &Utf8Path| {
+            let _ = std::fs::remove_dir_all(path);
+        };
+        let main_go = root.join("hello/main.go");
+        let touch_source = |n: usize| {
+            let text = std::fs::read_to_string(&main_go).unwrap_or_default();
+            let text = text.split("\n// bench edit").next().unwrap_or_default().to_string();
+            let _ = std::fs::write(&main_go, format!("{text}\n// bench edit {n}\n"));
+        };
+        let target = root.join("target");
+        let mut rows = Vec::new();
+
+        eprintln!("cold builds (empty GOCACHE, empty gopack cache)...");
+        let cold_gopack = median(self.runs.min(3), || {
+            clear(&gocache);
+            clear(&target);
+            time(&mut gopack(&["build"]))
+        })?;
+        let cold_go = median(self.runs.min(3), || {
+            clear(&gocache);
+            time(&mut plain_go())
+        })?;
+        rows.push(Row { what: "cold build (empty Go and gopack caches)", gopack: cold_gopack, go: Some(cold_go) });
+
+        time(&mut gopack(&["build"]))?;
+        let nochange_gopack = median(self.runs, || time(&mut gopack(&["build"])))?;
+        let nochange_go = median(self.runs, || time(&mut plain_go()))?;
+        rows.push(Row { what: "no-change rebuild", gopack: nochange_gopack, go: Some(nochange_go) });
+
+        let mut n = 0;
+        let onefile_gopack = median(self.runs, || {
+            n += 1;
+            touch_source(n);
+            time(&mut gopack(&["build"]))
+        })?;
+        let onefile_go = median(self.runs, || {
+            n += 1;
+            touch_source(n);
+            time(&mut plain_go())
+        })?;
+        rows.push(Row { what: "one-file change rebuild", gopack: onefile_gopack, go: Some(onefile_go) });
+
+        let pack_fresh = median(self.runs, || {
+            clear(&target.join("gopack/cache/layers"));
+            time(&mut gopack(&["pack"]))
+        })?;
+        rows.push(Row { what: "pack, binary cached, layers compressed anew", gopack: pack_fresh, go: None });
+        let pack_nochange = median(self.runs, || time(&mut gopack(&["pack"])))?;
+        rows.push(Row { what: "no-change re-pack", gopack: pack_nochange, go: None });
+
+        let binary = target.join("gopack/hello/bin/linux_amd64/hello");
+        let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+        let archive_size = std::fs::metadata(target.join("gopack/hello/hello.tar")).map(|m| m.len()).unwrap_or(0);
+        let layers: u64 = std::fs::read_dir(target.join("gopack/hello/oci/blobs/sha256"))
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+            .sum();
+
+        let table = render(&rows, &go.version, binary_size, layers, archive_size, self.runs);
+        println!("{table}");
+        if self.write {
+            let path = repo.join("docs/benchmarks.md");
+            std::fs::write(&path, table).map_err(|e| format!("{path}: {e}"))?;
+            eprintln!("wrote {path}");
+        }
+        Ok(())
+    }
+}
+
+fn time(cmd: &mut Command) -> Result<Duration, String> {
+    let start = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let elapsed = start.elapsed();
+    if !status.success() {
+        return Err(format!("{cmd:?} failed: {status}"));
+    }
+    Ok(elapsed)
+}
+
+fn median(runs: usize, mut f: impl FnMut() -> Result<Duration, String>) -> Result<Duration, String> {
+    let mut times = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<_>, _>>()?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+fn ms(d: Duration) -> String {
+    if d.as_secs_f64() >= 1.0 {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+fn render(rows: &[Row], go_version: &str, binary: u64, blobs: u64, archive: u64, runs: usize) -> String {
+    let mut out = String::from("# Benchmarks\n\n");
+    out.push_str(&format!(
+        "Made by `cargo xtask bench --write` (median of {runs} runs; cold builds: median of up to 3) \
+         on the bundled example (`examples/hello`, linux/amd64), {go_version}, {} cores. \
+         gopack times are the `xtask` binary's whole run, `cargo metadata` included; \
+         plain `go build` uses the same flags.\n\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    ));
+    out.push_str("| measurement | gopack | plain `go build` |\n|---|---|---|\n");
+    for row in rows {
+        let go = row.go.map(ms).unwrap_or_else(|| "—".into());
+        out.push_str(&format!("| {} | {} | {} |\n", row.what, ms(row.gopack), go));
+    }
+    out.push_str(&format!(
+        "\n| size | bytes |\n|---|---|\n| stripped static binary | {binary} |\n\
+         | image blobs (layers, config, manifest) | {blobs} |\n| archive (`hello.tar`) | {archive} |\n"
+    ));
+    out
+}
+
+fn copy_dir(from: &Utf8Path, to: &Utf8Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{to}: {e}"))?;
+    for entry in from.read_dir_utf8().map_err(|e| format!("{from}: {e}"))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{target}: {e}"))?;
+        }
+    }
+    Ok(())
+}
