@@ -327,3 +327,38 @@ fn loaded_image_runs_as_the_app_user_with_certs_and_zoneinfo() {
             .output();
     }
 }
+
+#[test]
+fn apps_with_the_same_settings_share_the_base_layer_without_docker() {
+    let ws = TestWorkspace::new(&format!(
+        "{}{}",
+        app_toml("api", "[\"linux/amd64\"]", ""),
+        app_toml("worker", "[\"linux/amd64\"]", "")
+    ));
+    ws.copy("examples/hello", "hello");
+    // No docker client on PATH and no engine: packing needs only go.
+    let path = format!("{}:/usr/bin:/bin", go_bin_dir());
+    let out = ws
+        .xtask_command(["pack"])
+        .env("PATH", path)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let layers = |app: &str| -> Vec<Value> {
+        let layout = ws.root.join(format!("target/gopack/{app}/oci"));
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let manifest = layout_json(&layout, index["manifests"][0]["digest"].as_str().unwrap());
+        manifest["layers"].as_array().unwrap().clone()
+    };
+    let (api, worker) = (layers("api"), layers("worker"));
+    assert_eq!(
+        api[0]["digest"], worker[0]["digest"],
+        "the base layers differ"
+    );
+    assert_ne!(
+        api[1]["digest"], worker[1]["digest"],
+        "the app layers should differ (binary paths differ)"
+    );
+}

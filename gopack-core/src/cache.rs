@@ -8,7 +8,7 @@
 use crate::error::{IoContext, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
 /// Temporary files older than this are left over by killed runs and removed.
@@ -154,6 +154,25 @@ impl KeyHasher {
             self.hasher.update(part);
         }
         self
+    }
+
+    /// Adds one named field whose value is a file's content, streamed.
+    pub fn file(&mut self, name: &str, path: &Utf8Path) -> Result<&mut Self> {
+        let mut file = std::fs::File::open(path).at(path, "read")?;
+        let len = file.metadata().at(path, "read")?.len();
+        self.hasher.update((name.len() as u64).to_le_bytes());
+        self.hasher.update(name.as_bytes());
+        self.hasher.update(len.to_le_bytes());
+        let copied =
+            std::io::copy(&mut (&mut file).take(len), &mut self.hasher).at(path, "read")?;
+        if copied != len {
+            return Err(crate::error::Error::Invalid {
+                path: path.to_string(),
+                message: "the file changed size while gopack read it".into(),
+                help: "run again once nothing writes to it".into(),
+            });
+        }
+        Ok(self)
     }
 
     /// Adds a named text field.

@@ -38,8 +38,7 @@ pub fn hash_module_sources(
             } else {
                 let exec = meta.permissions().mode() & 0o111 != 0;
                 hasher.field("exec", &[exec as u8]);
-                let bytes = std::fs::read(&path).at(&path, "read")?;
-                hasher.field("content", &bytes);
+                hasher.file("content", &path)?;
             }
         }
     }

@@ -117,10 +117,7 @@ impl Tree {
             match &entry.content {
                 Content::Dir => hasher.text("dir", ""),
                 Content::Bytes(bytes) => hasher.field("bytes", bytes),
-                Content::Host(path) => {
-                    let bytes = std::fs::read(path).at(path, "read")?;
-                    hasher.field("bytes", &bytes)
-                }
+                Content::Host(path) => hasher.file("bytes", path)?,
                 Content::Symlink(target) => hasher.text("symlink", target),
             };
         }

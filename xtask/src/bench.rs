@@ -28,7 +28,10 @@ struct Row {
 impl BenchArgs {
     pub fn run(self) -> Result<(), String> {
         let go = Go::find().map_err(|e| e.to_string())?;
-        let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
         let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
         copy_dir(&repo.join("examples/hello"), &root.join("hello"))?;
@@ -42,7 +45,10 @@ impl BenchArgs {
         let gocache = root.join("gocache");
         let gopack = |args: &[&str]| {
             let mut cmd = Command::new(&me);
-            cmd.args(args).arg("--quiet").current_dir(&root).env("GOCACHE", &gocache);
+            cmd.args(args)
+                .arg("--quiet")
+                .current_dir(&root)
+                .env("GOCACHE", &gocache);
             cmd
         };
         let plain_go = || {
@@ -61,7 +67,11 @@ impl BenchArgs {
         let main_go = root.join("hello/main.go");
         let touch_source = |n: usize| {
             let text = std::fs::read_to_string(&main_go).unwrap_or_default();
-            let text = text.split("\n// bench edit").next().unwrap_or_default().to_string();
+            let text = text
+                .split("\n// bench edit")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let _ = std::fs::write(&main_go, format!("{text}\n// bench edit {n}\n"));
         };
         let target = root.join("target");
@@ -77,12 +87,20 @@ impl BenchArgs {
             clear(&gocache);
             time(&mut plain_go())
         })?;
-        rows.push(Row { what: "cold build (empty Go and gopack caches)", gopack: cold_gopack, go: Some(cold_go) });
+        rows.push(Row {
+            what: "cold build (empty Go and gopack caches)",
+            gopack: cold_gopack,
+            go: Some(cold_go),
+        });
 
         time(&mut gopack(&["build"]))?;
         let nochange_gopack = median(self.runs, || time(&mut gopack(&["build"])))?;
         let nochange_go = median(self.runs, || time(&mut plain_go()))?;
-        rows.push(Row { what: "no-change rebuild", gopack: nochange_gopack, go: Some(nochange_go) });
+        rows.push(Row {
+            what: "no-change rebuild",
+            gopack: nochange_gopack,
+            go: Some(nochange_go),
+        });
 
         let mut n = 0;
         let onefile_gopack = median(self.runs, || {
@@ -95,26 +113,82 @@ impl BenchArgs {
             touch_source(n);
             time(&mut plain_go())
         })?;
-        rows.push(Row { what: "one-file change rebuild", gopack: onefile_gopack, go: Some(onefile_go) });
+        rows.push(Row {
+            what: "one-file change rebuild",
+            gopack: onefile_gopack,
+            go: Some(onefile_go),
+        });
 
         let pack_fresh = median(self.runs, || {
             clear(&target.join("gopack/cache/layers"));
             time(&mut gopack(&["pack"]))
         })?;
-        rows.push(Row { what: "pack, binary cached, layers compressed anew", gopack: pack_fresh, go: None });
+        rows.push(Row {
+            what: "pack, binary cached, layers compressed anew",
+            gopack: pack_fresh,
+            go: None,
+        });
         let pack_nochange = median(self.runs, || time(&mut gopack(&["pack"])))?;
-        rows.push(Row { what: "no-change re-pack", gopack: pack_nochange, go: None });
+        rows.push(Row {
+            what: "no-change re-pack",
+            gopack: pack_nochange,
+            go: None,
+        });
 
         let binary = target.join("gopack/hello/bin/linux_amd64/hello");
         let binary_size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-        let archive_size = std::fs::metadata(target.join("gopack/hello/hello.tar")).map(|m| m.len()).unwrap_or(0);
+        let archive_size = std::fs::metadata(target.join("gopack/hello/hello.tar"))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let layers: u64 = std::fs::read_dir(target.join("gopack/hello/oci/blobs/sha256"))
             .map_err(|e| e.to_string())?
             .flatten()
             .filter_map(|e| e.metadata().ok().map(|m| m.len()))
             .sum();
 
-        let table = render(&rows, &go.version, binary_size, layers, archive_size, self.runs);
+        eprintln!("peak memory of pack, small and large binary...");
+        let rss_small = peak_rss_kib(&mut gopack(&["pack", "hello"]))?;
+        let big = root.join("big");
+        copy_dir(&repo.join("examples/hello"), &big)?;
+        let mut noise = vec![0u8; 64 << 20];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for chunk in noise.chunks_mut(8) {
+            // xorshift: incompressible bytes, so gzip cannot shrink the layer.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        std::fs::write(big.join("big.bin"), &noise).map_err(|e| e.to_string())?;
+        drop(noise);
+        std::fs::write(
+            big.join("big.go"),
+            "package main\n\nimport (\n\t_ \"embed\"\n\t\"os\"\n)\n\n//go:embed big.bin\nvar big []byte\n\nfunc init() {\n\tif len(os.Args) > 99 {\n\t\tos.Stdout.Write(big)\n\t}\n}\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let manifest = root.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(&manifest, text.replace("[[workspace", "[[workspace.metadata.gopack.apps]]\nname = \"big\"\npath = \"big\"\nplatforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n\n[[workspace"))
+            .map_err(|e| e.to_string())?;
+        time(&mut gopack(&["build", "big"]))?;
+        let rss_big = peak_rss_kib(&mut gopack(&["pack", "big"]))?;
+        let big_binary = std::fs::metadata(target.join("gopack/big/bin/linux_amd64/big"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+
+        let mut table = render(
+            &rows,
+            &go.version,
+            binary_size,
+            layers,
+            archive_size,
+            self.runs,
+        );
+        table.push_str(&format!(
+            "\n| peak memory of `pack` (GNU time, max RSS) | binary size | max RSS |\n|---|---|---|\n\
+             | examples/hello, layers cached | {binary_size} | {rss_small} KiB |\n\
+             | hello + 64 MiB of incompressible embedded data, layers compressed | {big_binary} | {rss_big} KiB |\n"
+        ));
         println!("{table}");
         if self.write {
             let path = repo.join("docs/benchmarks.md");
@@ -139,8 +213,47 @@ fn time(cmd: &mut Command) -> Result<Duration, String> {
     Ok(elapsed)
 }
 
-fn median(runs: usize, mut f: impl FnMut() -> Result<Duration, String>) -> Result<Duration, String> {
-    let mut times = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<_>, _>>()?;
+/// Peak resident memory of a command, measured by GNU time (`/usr/bin/time`).
+fn peak_rss_kib(cmd: &mut Command) -> Result<u64, String> {
+    let gnu_time = Utf8Path::new("/usr/bin/time");
+    if !gnu_time.is_file() {
+        return Err("the memory benchmark needs GNU time: apt-get install time".into());
+    }
+    let mut timed = Command::new(gnu_time);
+    timed
+        .arg("-f")
+        .arg("%M")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            timed.env(key, value);
+        }
+    }
+    let out = timed.output().map_err(|e| format!("{timed:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{timed:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| format!("GNU time printed no peak memory: {text}"))
+}
+
+fn median(
+    runs: usize,
+    mut f: impl FnMut() -> Result<Duration, String>,
+) -> Result<Duration, String> {
+    let mut times = (0..runs.max(1))
+        .map(|_| f())
+        .collect::<Result<Vec<_>, _>>()?;
     times.sort();
     Ok(times[times.len() / 2])
 }
@@ -153,7 +266,14 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn render(rows: &[Row], go_version: &str, binary: u64, blobs: u64, archive: u64, runs: usize) -> String {
+fn render(
+    rows: &[Row],
+    go_version: &str,
+    binary: u64,
+    blobs: u64,
+    archive: u64,
+    runs: usize,
+) -> String {
     let mut out = String::from("# Benchmarks\n\n");
     out.push_str(&format!(
         "Made by `cargo xtask bench --write` (median of {runs} runs; cold builds: median of up to 3) \
