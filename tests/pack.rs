@@ -362,3 +362,68 @@ fn apps_with_the_same_settings_share_the_base_layer_without_docker() {
         "the app layers should differ (binary paths differ)"
     );
 }
+
+#[test]
+fn push_sends_every_platform_to_a_registry_without_a_daemon() {
+    require_tool("skopeo", "skopeo");
+    let registry = Registry::start();
+    let ws = TestWorkspace::new(&format!(
+        "registry = \"{}/gopack\"\n{}",
+        registry.address,
+        app_toml(
+            "hello",
+            "[\"linux/amd64\", \"linux/arm64\"]",
+            "version = \"1.2.3\""
+        )
+    ));
+    ws.copy("examples/hello", "hello");
+    let path = format!("{}:/usr/bin:/bin", go_bin_dir());
+    let mut cmd = ws.xtask_command(["pack", "--push"]);
+    cmd.env("PATH", path)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let out = run_ok(&mut cmd);
+    let digest = out
+        .split_once('@')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    for tag in ["1.2.3", "latest"] {
+        let reference = format!("docker://{}/gopack/hello:{tag}", registry.address);
+        let raw = run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &reference,
+        ]));
+        use sha2::Digest;
+        assert_eq!(
+            format!("sha256:{}", hex(&sha2::Sha256::digest(raw.as_bytes()))),
+            digest,
+            "{tag}"
+        );
+        let index: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{raw}");
+    }
+    // Each platform's image is complete in the registry: skopeo copies it out.
+    let copy = tempfile::tempdir().unwrap();
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        "--override-arch",
+        "arm64",
+        &format!("docker://{}/gopack/hello:1.2.3", registry.address),
+        &format!("oci:{}:copy", copy.path().display()),
+    ]));
+
+    // A second push finds every blob there and changes nothing.
+    let again = run_ok(&mut cmd);
+    assert_eq!(again, out);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -374,3 +374,139 @@ pub fn file_in_layer(layer: &[u8], path: &str) -> Option<Vec<u8>> {
     }
     None
 }
+
+/// The path of `tool` on PATH, or a panic that says which Debian package to install.
+pub fn tool_path(tool: &str, package: &str) -> Utf8PathBuf {
+    require_tool(tool, package);
+    which_tool(tool).unwrap()
+}
+
+/// The `docker` client, with a running engine, or a panic that says what to do.
+pub fn docker_engine() -> Utf8PathBuf {
+    let docker = tool_path("docker", "docker.io");
+    let out = Command::new(&docker)
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "this test needs a running docker engine: start it (`dockerd &` or \
+         `systemctl start docker`)\n{}",
+        text(&out)
+    );
+    docker
+}
+
+fn which_tool(name: &str) -> Option<Utf8PathBuf> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| Utf8Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// A docker image a test built; removed from the engine when dropped.
+pub struct DockerImage {
+    /// The image's name (tag `latest`).
+    pub name: String,
+}
+
+impl DockerImage {
+    /// `docker build`s `context` as `gopack-test-<name>-<pid>`. Without the build
+    /// cache: tests run in parallel, and removing one test's image must not take
+    /// away intermediate images another test's build is reusing.
+    pub fn build(name: &str, context: &Utf8Path) -> DockerImage {
+        let docker = docker_engine();
+        let image = DockerImage {
+            name: format!("gopack-test-{name}-{}", std::process::id()),
+        };
+        run_ok(
+            Command::new(docker)
+                .args(["build", "--quiet", "--no-cache", "--tag", &image.name])
+                .arg(context.as_str()),
+        );
+        image
+    }
+}
+
+impl Drop for DockerImage {
+    fn drop(&mut self) {
+        if let Some(docker) = which_tool("docker") {
+            let _ = Command::new(docker)
+                .args(["rmi", "--force", &self.name])
+                .output();
+        }
+    }
+}
+
+/// A real OCI distribution registry (`docker-registry`) on a free loopback port,
+/// stopped when dropped.
+pub struct Registry {
+    child: std::process::Child,
+    _storage: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Registry {
+    /// Starts a registry and waits until `/v2/` answers.
+    pub fn start() -> Registry {
+        require_tool("docker-registry", "docker-registry");
+        let storage = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Registry {
+            child,
+            _storage: storage,
+            address,
+        };
+        for _ in 0..100 {
+            if registry.answers() {
+                return registry;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("docker-registry did not start on {}", registry.address);
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut stream) = std::net::TcpStream::connect(&self.address) else {
+            return false;
+        };
+        let request = format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.address);
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

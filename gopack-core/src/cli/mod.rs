@@ -19,12 +19,14 @@
 
 mod build;
 mod console;
+mod dockerfile;
 mod doctor;
 mod pack;
 mod verify;
 
 pub use build::BuildArgs;
 pub use console::Console;
+pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
 pub use verify::VerifyArgs;
@@ -46,6 +48,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Check that an image keeps the promises of the idioms (static, non-root, certs, ...).
     Verify(VerifyArgs),
+    /// Print the app's multi-stage Dockerfile (the docker engine's), or check a committed one.
+    Dockerfile(Box<DockerfileArgs>),
 }
 
 impl Command {
@@ -67,6 +71,7 @@ impl Command {
             Command::Doctor(args) => args.run(),
             Command::Pack(args) => args.run(),
             Command::Verify(args) => args.run(),
+            Command::Dockerfile(args) => args.run(),
         }
     }
 }

@@ -62,7 +62,8 @@ impl<'a> OciEngine<'a> {
         })
     }
 
-    fn cache(&self) -> &Cache {
+    /// The cache the engine writes blobs to.
+    pub fn cache(&self) -> &Cache {
         self.builder.cache()
     }
 

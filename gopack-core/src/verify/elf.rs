@@ -1,0 +1,170 @@
+//! Facts about an ELF binary, read from its headers (never by running it):
+//! machine, interpreter, needed libraries, symbols and debug sections, and the
+//! package names a Go binary links.
+
+use goblin::elf::{header, program_header, Elf};
+
+/// What the verifier needs to know about an executable.
+#[derive(Debug, Clone)]
+pub struct ElfFacts {
+    /// `e_machine`.
+    pub machine: u16,
+    /// `ET_EXEC`, `ET_DYN`, ...
+    pub kind: u16,
+    /// `PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`.
+    pub interpreter: Option<String>,
+    /// `DT_NEEDED` libraries.
+    pub needed: Vec<String>,
+    /// `DT_RUNPATH` and `DT_RPATH` folders.
+    pub search_paths: Vec<String>,
+    /// Whether a `.symtab` section is there.
+    pub has_symtab: bool,
+    /// `.debug_*` and `.zdebug_*` sections.
+    pub debug_sections: Vec<String>,
+}
+
+impl ElfFacts {
+    /// Parses the headers of an ELF file.
+    pub fn parse(bytes: &[u8]) -> Result<ElfFacts, String> {
+        let elf = Elf::parse(bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
+        let mut search_paths: Vec<String> = elf.runpaths.iter().map(|s| s.to_string()).collect();
+        search_paths.extend(elf.rpaths.iter().map(|s| s.to_string()));
+        let section_names: Vec<&str> = elf
+            .section_headers
+            .iter()
+            .filter_map(|s| elf.shdr_strtab.get_at(s.sh_name))
+            .collect();
+        Ok(ElfFacts {
+            machine: elf.header.e_machine,
+            kind: elf.header.e_type,
+            interpreter: elf.interpreter.map(String::from),
+            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            search_paths: search_paths
+                .iter()
+                .flat_map(|p| p.split(':'))
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
+            has_symtab: section_names.contains(&".symtab"),
+            debug_sections: section_names
+                .iter()
+                .filter(|n| n.starts_with(".debug_") || n.starts_with(".zdebug_"))
+                .map(|n| n.to_string())
+                .collect(),
+        })
+    }
+
+    /// Static: no interpreter, no needed library, and not position-independent.
+    pub fn is_static(&self) -> bool {
+        self.interpreter.is_none() && self.needed.is_empty() && self.kind == header::ET_EXEC
+    }
+
+    /// Whether the file is position-independent (`ET_DYN`).
+    pub fn is_pie(&self) -> bool {
+        self.kind == header::ET_DYN
+    }
+}
+
+/// The ELF machine a GOARCH runs, and how to name it.
+pub fn machine_for_arch(arch: &str) -> Option<u16> {
+    Some(match arch {
+        "amd64" => header::EM_X86_64,
+        "arm64" => header::EM_AARCH64,
+        "arm" => header::EM_ARM,
+        "386" => header::EM_386,
+        "ppc64le" | "ppc64" => header::EM_PPC64,
+        "s390x" => header::EM_S390,
+        "riscv64" => header::EM_RISCV,
+        "mips64le" | "mips64" => header::EM_MIPS,
+        "loong64" => 258,
+        _ => return None,
+    })
+}
+
+/// A machine as a person reads it: `x86-64 (amd64)`.
+pub fn machine_name(machine: u16) -> String {
+    let (name, arch) = match machine {
+        header::EM_X86_64 => ("x86-64", "amd64"),
+        header::EM_AARCH64 => ("AArch64", "arm64"),
+        header::EM_ARM => ("ARM", "arm"),
+        header::EM_386 => ("Intel 80386", "386"),
+        header::EM_PPC64 => ("PowerPC64", "ppc64le"),
+        header::EM_S390 => ("IBM S/390", "s390x"),
+        header::EM_RISCV => ("RISC-V", "riscv64"),
+        header::EM_MIPS => ("MIPS", "mips64le"),
+        258 => ("LoongArch", "loong64"),
+        _ => return format!("ELF machine {machine}"),
+    };
+    format!("{name} ({arch})")
+}
+
+/// Maps a virtual address to a file offset through the `PT_LOAD` segments.
+pub(crate) fn file_offset(elf: &Elf<'_>, address: u64) -> Option<usize> {
+    elf.program_headers
+        .iter()
+        .filter(|p| p.p_type == program_header::PT_LOAD)
+        .find(|p| address >= p.p_vaddr && address < p.p_vaddr + p.p_filesz)
+        .and_then(|p| usize::try_from(p.p_offset + (address - p.p_vaddr)).ok())
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut start = 0;
+    while let Some(pos) = haystack[start..].iter().position(|&b| b == first) {
+        let at = start + pos;
+        if haystack[at + 1..].starts_with(rest) {
+            return true;
+        }
+        start = at + 1;
+    }
+    false
+}
+
+/// The folders a dynamic loader searches for `machine`, after the binary's own paths.
+pub fn library_dirs(machine: u16) -> Vec<String> {
+    let triplet = match machine {
+        header::EM_X86_64 => Some("x86_64-linux-gnu"),
+        header::EM_AARCH64 => Some("aarch64-linux-gnu"),
+        header::EM_ARM => Some("arm-linux-gnueabihf"),
+        header::EM_386 => Some("i386-linux-gnu"),
+        header::EM_PPC64 => Some("powerpc64le-linux-gnu"),
+        header::EM_S390 => Some("s390x-linux-gnu"),
+        header::EM_RISCV => Some("riscv64-linux-gnu"),
+        _ => None,
+    };
+    let mut dirs = Vec::new();
+    if let Some(triplet) = triplet {
+        dirs.push(format!("/lib/{triplet}"));
+        dirs.push(format!("/usr/lib/{triplet}"));
+    }
+    for dir in ["/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"] {
+        dirs.push(dir.to_string());
+    }
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_bytes() {
+        assert!(contains(b"xxcrypto/x509.Parse", b"crypto/x509."));
+        assert!(!contains(b"crypto/x50", b"crypto/x509"));
+        assert!(contains(b"abc", b""));
+    }
+
+    #[test]
+    fn reads_the_test_binary() {
+        let bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let facts = ElfFacts::parse(&bytes).unwrap();
+        assert_eq!(
+            machine_for_arch(crate::platform::Platform::host().arch.as_str()),
+            Some(facts.machine)
+        );
+        assert!(ElfFacts::parse(b"#!/bin/sh\n").is_err());
+    }
+}

@@ -1,0 +1,636 @@
+//! Where an image comes from and how its blobs are read: an OCI layout folder,
+//! a tar of one (OCI archive), a `docker save` archive (the classic layout with
+//! `manifest.json` at the root, or the newer one that also has `index.json`), or
+//! an image of the local docker engine, saved to a temp file first.
+//!
+//! Archives are indexed once (name → offset and size); a blob is then read by
+//! seeking into the tar, never by unpacking it.
+
+use crate::error::{Error, IoContext, Result};
+use crate::toolchain::Docker;
+use camino::{Utf8Path, Utf8PathBuf};
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::str::FromStr;
+
+/// The most a JSON document (index, manifest, config) of an image may weigh.
+const MAX_JSON: u64 = 16 << 20;
+
+/// An image to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An OCI layout folder, an OCI archive or a `docker save` archive (detected by content).
+    Path(Utf8PathBuf),
+    /// An image of the local docker engine, by name or id (`docker:NAME[:TAG]`).
+    Docker(String),
+}
+
+impl ImageSource {
+    /// `docker:NAME[:TAG]` names an engine image; anything else is a path.
+    pub fn parse(text: &str) -> ImageSource {
+        match text.strip_prefix("docker:") {
+            Some(reference) => ImageSource::Docker(reference.to_string()),
+            None => ImageSource::Path(Utf8PathBuf::from(text)),
+        }
+    }
+}
+
+impl FromStr for ImageSource {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(ImageSource::parse(text))
+    }
+}
+
+impl fmt::Display for ImageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageSource::Path(path) => write!(f, "{path}"),
+            ImageSource::Docker(reference) => write!(f, "docker:{reference}"),
+        }
+    }
+}
+
+/// How the image was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A folder with `oci-layout`, `index.json` and `blobs/`.
+    OciLayout,
+    /// A tar of an OCI layout.
+    OciArchive,
+    /// A `docker save` archive.
+    DockerArchive,
+}
+
+impl Format {
+    /// How reports name the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::OciLayout => "oci layout",
+            Format::OciArchive => "oci archive",
+            Format::DockerArchive => "docker archive",
+        }
+    }
+}
+
+/// One entry of an archive's index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TarEntry {
+    offset: u64,
+    size: u64,
+}
+
+/// Where blobs are: a folder, or a tar file indexed by name.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Dir(Utf8PathBuf),
+    Tar {
+        path: Utf8PathBuf,
+        entries: HashMap<String, TarEntry>,
+    },
+}
+
+impl Store {
+    /// Opens a folder or indexes an archive.
+    pub(crate) fn open(path: &Utf8Path) -> Result<Store> {
+        let meta = std::fs::metadata(path).at(path, "read")?;
+        if meta.is_dir() {
+            return Ok(Store::Dir(path.to_path_buf()));
+        }
+        let file = File::open(path).at(path, "open")?;
+        let mut archive = tar::Archive::new(file);
+        let not_tar = |e: std::io::Error| Error::Invalid {
+            path: path.to_string(),
+            message: format!("not a readable tar archive: {e}"),
+            help: "pass an OCI layout folder, an OCI archive, a `docker save` archive, \
+                   or docker:NAME for an image of the local engine"
+                .into(),
+        };
+        let mut entries = HashMap::new();
+        let mut links: Vec<(String, String)> = Vec::new();
+        for entry in archive.entries().map_err(not_tar)? {
+            let entry = entry.map_err(not_tar)?;
+            let name = clean_name(&String::from_utf8_lossy(&entry.path_bytes()));
+            let kind = entry.header().entry_type();
+            if kind.is_file() {
+                entries.insert(
+                    name,
+                    TarEntry {
+                        offset: entry.raw_file_position(),
+                        size: entry.size(),
+                    },
+                );
+            } else if kind.is_symlink() || kind.is_hard_link() {
+                let Some(target) = entry.link_name_bytes() else {
+                    continue;
+                };
+                let target = String::from_utf8_lossy(&target).into_owned();
+                let target = if kind.is_symlink() && !target.starts_with('/') {
+                    let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    clean_name(&format!("{dir}/{target}"))
+                } else {
+                    clean_name(&target)
+                };
+                links.push((name, target));
+            }
+        }
+        // Links may point at links; a few rounds settle any sane archive.
+        for _ in 0..8 {
+            for (name, target) in &links {
+                if let Some(found) = entries.get(target).copied() {
+                    entries.entry(name.clone()).or_insert(found);
+                }
+            }
+        }
+        Ok(Store::Tar {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// The file the store reads from, for messages.
+    pub(crate) fn path(&self) -> &Utf8Path {
+        match self {
+            Store::Dir(path) | Store::Tar { path, .. } => path,
+        }
+    }
+
+    /// Whether `name` (e.g. `index.json`) is in the store.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        match self {
+            Store::Dir(dir) => safe_name(name) && dir.join(name).is_file(),
+            Store::Tar { entries, .. } => entries.contains_key(&clean_name(name)),
+        }
+    }
+
+    /// A reader of `name`'s bytes.
+    pub(crate) fn open_blob(&self, name: &str) -> Result<Box<dyn Read + '_>> {
+        match self {
+            Store::Dir(dir) => {
+                if !safe_name(name) {
+                    return Err(self.missing(name));
+                }
+                let path = dir.join(name);
+                if !path.is_file() {
+                    return Err(self.missing(name));
+                }
+                Ok(Box::new(File::open(&path).at(&path, "open")?))
+            }
+            Store::Tar { path, entries } => {
+                let entry = entries
+                    .get(&clean_name(name))
+                    .ok_or_else(|| self.missing(name))?;
+                let mut file = File::open(path).at(path, "open")?;
+                file.seek(SeekFrom::Start(entry.offset)).at(path, "read")?;
+                Ok(Box::new(file.take(entry.size)))
+            }
+        }
+    }
+
+    /// Reads a small file (a JSON document) whole.
+    pub(crate) fn read_small(&self, name: &str) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open_blob(name)?
+            .take(MAX_JSON)
+            .read_to_end(&mut bytes)
+            .at(self.at(name), "read")?;
+        Ok(bytes)
+    }
+
+    /// `archive.tar!name` or `folder/name`, for messages.
+    pub(crate) fn at(&self, name: &str) -> String {
+        match self {
+            Store::Dir(dir) => dir.join(name).to_string(),
+            Store::Tar { path, .. } => format!("{path}!{name}"),
+        }
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::Invalid {
+            path: self.at(name),
+            message: "the image refers to this file but it is missing".into(),
+            help: "the image is incomplete; write it again (e.g. `skopeo copy` or `docker save`)"
+                .into(),
+        }
+    }
+}
+
+/// Strips `./` and leading `/` from archive names.
+fn clean_name(name: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+/// A name from a manifest must stay inside the layout folder.
+fn safe_name(name: &str) -> bool {
+    !name.starts_with('/') && !name.split('/').any(|p| p == "..")
+}
+
+/// A layer of an image: the blob and what it should hash to.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerRef {
+    /// The blob's name in the store.
+    pub name: String,
+    /// The digest the manifest gives (compressed bytes), when known.
+    pub digest: Option<String>,
+    /// The size the manifest gives, when known.
+    pub size: Option<u64>,
+    /// The digest of the uncompressed tar, from the config's rootfs.
+    pub diff_id: Option<String>,
+}
+
+/// One platform's image, as found in the source.
+#[derive(Debug)]
+pub(crate) struct FoundImage {
+    /// The manifest's digest, when the format has one.
+    pub manifest_digest: Option<String>,
+    /// Tags or reference names found with it.
+    pub names: Vec<String>,
+    /// The platform written in the index, if any.
+    pub index_platform: Option<String>,
+    /// The parsed config.
+    pub config: ImageConfiguration,
+    /// The config's name in the store.
+    pub config_name: String,
+    /// The layers, base first.
+    pub layers: Vec<LayerRef>,
+    /// JSON documents (config, manifest, ...) whose digest or size is not what refers to them.
+    pub problems: Vec<String>,
+    /// How many JSON blobs were checked against their digests.
+    pub checked_blobs: usize,
+}
+
+impl FoundImage {
+    /// `os/arch[/variant]` from the config.
+    pub fn platform(&self) -> String {
+        let mut text = format!("{}/{}", self.config.os(), self.config.architecture());
+        if let Some(variant) = self.config.variant() {
+            if !variant.is_empty() {
+                text.push('/');
+                text.push_str(variant);
+            }
+        }
+        text
+    }
+}
+
+/// An opened image source.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub store: Store,
+    pub format: Format,
+    /// Keeps the temp folder of a `docker save` alive.
+    pub _temp: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    /// Opens `source`, saving engine images to a temp file first.
+    pub fn open(source: &ImageSource) -> Result<Opened> {
+        let (path, temp) = match source {
+            ImageSource::Path(path) => (path.clone(), None),
+            ImageSource::Docker(reference) => {
+                let docker = Docker::find()?;
+                let temp = tempfile::Builder::new()
+                    .prefix("gopack-verify-")
+                    .tempdir()
+                    .at(
+                        std::env::temp_dir().to_string_lossy().as_ref(),
+                        "create a temp folder",
+                    )?;
+                let dir = Utf8PathBuf::from_path_buf(temp.path().to_path_buf()).map_err(|p| {
+                    Error::Invalid {
+                        path: p.display().to_string(),
+                        message: "the temp folder's path is not UTF-8".into(),
+                        help: "set TMPDIR to a UTF-8 path".into(),
+                    }
+                })?;
+                let archive = dir.join("image.tar");
+                docker
+                    .cmd(["save", "-o"])
+                    .arg(archive.as_str())
+                    .arg(reference)
+                    .help(format!(
+                        "`{reference}` is not an image of the local docker engine: check the \
+                         name with `docker images`, or build or load it first"
+                    ))
+                    .read()?;
+                (archive, Some(temp))
+            }
+        };
+        let store = Store::open(&path)?;
+        let format = if store.has("index.json") {
+            match store {
+                Store::Dir(_) => Format::OciLayout,
+                Store::Tar { .. } if store.has("manifest.json") => Format::DockerArchive,
+                Store::Tar { .. } => Format::OciArchive,
+            }
+        } else if store.has("manifest.json") {
+            Format::DockerArchive
+        } else {
+            return Err(Error::Invalid {
+                path: path.to_string(),
+                message: "neither index.json (OCI) nor manifest.json (docker save) is there".into(),
+                help: "pass an OCI layout folder, an OCI archive, a `docker save` archive, or \
+                       docker:NAME for an image of the local engine"
+                    .into(),
+            });
+        };
+        Ok(Opened {
+            store,
+            format,
+            _temp: temp,
+        })
+    }
+
+    /// Every platform image the source holds.
+    pub fn images(&self) -> Result<Vec<FoundImage>> {
+        let images = if self.store.has("index.json") {
+            let mut found = Vec::new();
+            let mut seen = BTreeSet::new();
+            let bytes = self.store.read_small("index.json")?;
+            let index: ImageIndex = parse_json(&self.store, "index.json", &bytes)?;
+            self.walk_index(&index, &mut found, &mut seen, 0)?;
+            found
+        } else {
+            self.docker_manifest()?
+        };
+        if images.is_empty() {
+            return Err(Error::Invalid {
+                path: self.store.path().to_string(),
+                message: "the image has no manifest for any platform".into(),
+                help: "write the image again; an empty index cannot run".into(),
+            });
+        }
+        Ok(images)
+    }
+
+    fn walk_index(
+        &self,
+        index: &ImageIndex,
+        found: &mut Vec<FoundImage>,
+        seen: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 4 {
+            return Err(Error::Invalid {
+                path: self.store.path().to_string(),
+                message: "indexes nest too deep".into(),
+                help: "an image index should point at manifests, or at most a few indexes".into(),
+            });
+        }
+        for descriptor in index.manifests() {
+            let annotations = descriptor.annotations().clone().unwrap_or_default();
+            if annotations
+                .get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest")
+            {
+                continue;
+            }
+            let platform = descriptor.platform().as_ref().map(|p| {
+                let mut text = format!("{}/{}", p.os(), p.architecture());
+                if let Some(v) = p.variant() {
+                    text.push('/');
+                    text.push_str(v);
+                }
+                text
+            });
+            if platform.as_deref() == Some("unknown/unknown") {
+                continue;
+            }
+            let digest = descriptor.digest().to_string();
+            let names: Vec<String> = annotations
+                .get("org.opencontainers.image.ref.name")
+                .or_else(|| annotations.get("io.containerd.image.name"))
+                .cloned()
+                .into_iter()
+                .collect();
+            if !seen.insert(digest.clone()) {
+                if let Some(image) = found
+                    .iter_mut()
+                    .find(|i| i.manifest_digest.as_deref() == Some(digest.as_str()))
+                {
+                    image.names.extend(names);
+                }
+                continue;
+            }
+            let name = blob_name(&digest);
+            let bytes = self.store.read_small(&name)?;
+            let mut problems = Vec::new();
+            check_blob(
+                &bytes,
+                &digest,
+                Some(descriptor.size()),
+                "manifest",
+                &mut problems,
+            );
+            let value: serde_json::Value = parse_json(&self.store, &name, &bytes)?;
+            if value.get("manifests").is_some() {
+                let nested: ImageIndex = parse_json(&self.store, &name, &bytes)?;
+                self.walk_index(&nested, found, seen, depth + 1)?;
+                continue;
+            }
+            let manifest: ImageManifest = parse_json(&self.store, &name, &bytes)?;
+            let mut image = self.read_manifest(&manifest, problems)?;
+            image.manifest_digest = Some(digest);
+            image.names = names;
+            image.index_platform = platform;
+            found.push(image);
+        }
+        Ok(())
+    }
+
+    fn read_manifest(
+        &self,
+        manifest: &ImageManifest,
+        mut problems: Vec<String>,
+    ) -> Result<FoundImage> {
+        let config_digest = manifest.config().digest().to_string();
+        let config_name = blob_name(&config_digest);
+        let bytes = self.store.read_small(&config_name)?;
+        check_blob(
+            &bytes,
+            &config_digest,
+            Some(manifest.config().size()),
+            "config",
+            &mut problems,
+        );
+        let config: ImageConfiguration = parse_json(&self.store, &config_name, &bytes)?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        let layers = manifest
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| LayerRef {
+                name: blob_name(layer.digest().as_ref()),
+                digest: Some(layer.digest().to_string()),
+                size: Some(layer.size()),
+                diff_id: diff_ids.get(i).cloned(),
+            })
+            .collect();
+        if manifest.layers().len() != diff_ids.len() {
+            problems.push(format!(
+                "the manifest lists {} layers but the config's rootfs has {} diff_ids",
+                manifest.layers().len(),
+                diff_ids.len()
+            ));
+        }
+        Ok(FoundImage {
+            manifest_digest: None,
+            names: Vec::new(),
+            index_platform: None,
+            config,
+            config_name,
+            layers,
+            problems,
+            checked_blobs: 2,
+        })
+    }
+
+    /// The classic `docker save` layout: `manifest.json` lists config and layer files.
+    fn docker_manifest(&self) -> Result<Vec<FoundImage>> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry {
+            config: String,
+            #[serde(default)]
+            repo_tags: Option<Vec<String>>,
+            layers: Vec<String>,
+        }
+        let bytes = self.store.read_small("manifest.json")?;
+        let entries: Vec<Entry> = parse_json(&self.store, "manifest.json", &bytes)?;
+        let mut found = Vec::new();
+        for entry in entries {
+            let mut problems = Vec::new();
+            let bytes = self.store.read_small(&entry.config)?;
+            if let Some(digest) = digest_in_name(&entry.config) {
+                check_blob(&bytes, &digest, None, "config", &mut problems);
+            }
+            let config: ImageConfiguration = parse_json(&self.store, &entry.config, &bytes)?;
+            let diff_ids = config.rootfs().diff_ids().clone();
+            if entry.layers.len() != diff_ids.len() {
+                problems.push(format!(
+                    "manifest.json lists {} layers but the config's rootfs has {} diff_ids",
+                    entry.layers.len(),
+                    diff_ids.len()
+                ));
+            }
+            let layers = entry
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, name)| LayerRef {
+                    name: name.clone(),
+                    digest: digest_in_name(name),
+                    size: None,
+                    diff_id: diff_ids.get(i).cloned(),
+                })
+                .collect();
+            found.push(FoundImage {
+                manifest_digest: None,
+                names: entry.repo_tags.unwrap_or_default(),
+                index_platform: None,
+                config,
+                config_name: entry.config.clone(),
+                layers,
+                problems,
+                checked_blobs: 1,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// `blobs/sha256/<hex>` for `sha256:<hex>`.
+pub(crate) fn blob_name(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("blobs/{algorithm}/{hex}"),
+        None => format!("blobs/sha256/{digest}"),
+    }
+}
+
+/// The digest a `docker save` file name carries (`<hex>.json`, `blobs/sha256/<hex>`).
+fn digest_in_name(name: &str) -> Option<String> {
+    let base = name.rsplit('/').next()?;
+    let hex = base.strip_suffix(".json").unwrap_or(base);
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    (is_hex && (name.starts_with("blobs/sha256/") || base.ends_with(".json")))
+        .then(|| format!("sha256:{hex}"))
+}
+
+/// `sha256:<hex>` of bytes.
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn check_blob(
+    bytes: &[u8],
+    digest: &str,
+    size: Option<u64>,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
+    if digest.starts_with("sha256:") {
+        let actual = sha256_digest(bytes);
+        if actual != digest {
+            problems.push(format!("{what} blob {digest} hashes to {actual}"));
+        }
+    }
+    if let Some(size) = size {
+        if size != bytes.len() as u64 {
+            problems.push(format!(
+                "{what} blob {digest} has {} bytes, {size} expected",
+                bytes.len()
+            ));
+        }
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    name: &str,
+    bytes: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        path: store.at(name),
+        message: format!("not a valid image document: {e}"),
+        help: "the image is damaged or not an OCI/docker image; write it again".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(clean_name("./blobs/sha256/ab"), "blobs/sha256/ab");
+        assert_eq!(clean_name("a/../b"), "b");
+        assert_eq!(
+            digest_in_name(&format!("{}.json", "a".repeat(64))),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        assert_eq!(digest_in_name("abc/layer.tar"), None);
+        assert_eq!(
+            ImageSource::parse("docker:api:1.0"),
+            ImageSource::Docker("api:1.0".into())
+        );
+        assert_eq!(
+            ImageSource::parse("out/oci"),
+            ImageSource::Path("out/oci".into())
+        );
+    }
+}

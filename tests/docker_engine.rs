@@ -1,0 +1,667 @@
+//! The docker engine against the real docker engine, with no image pulled.
+//!
+//! The builder image is made here: a root filesystem with the host's Go
+//! toolchain (at the same path as on the host, with a build cache warmed for
+//! the fixtures so that in-image builds link rather than compile the standard
+//! library), Debian's busybox-static, the host's CA bundle and zoneinfo, the
+//! fixtures' module proxy folder (GOPROXY=file:///goproxy), and stubs for
+//! `apk`, `adduser` and `addgroup`: this builder has no package manager and
+//! busybox-static lacks the account applets, and the final image's passwd and
+//! group are written by printf anyway. It is `docker import`ed once per
+//! content (tag `gopack-test-builder:<hash>`) and kept between runs.
+//!
+//! Tests take one lock so that builds do not compete on small machines, and
+//! remove every image they made (app tags, deps tags, dangling stage images).
+
+mod support;
+
+use gopack_core::cache::KeyHasher;
+use gopack_core::config::Overrides;
+use gopack_core::engine::{DockerEngine, DockerOptions, OciEngine};
+use gopack_core::report::{Event, Recorder};
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use support::*;
+
+const GOROOT: &str = "/usr/lib/go-1.23";
+const BUSYBOX: &str = "/bin/busybox";
+const APPLETS: &[&str] = &[
+    "sh", "sed", "printf", "mkdir", "chmod", "cp", "rm", "find", "echo", "cat", "ls", "env",
+    "true", "test", "[",
+];
+
+fn docker() -> Command {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        require_tool("docker", "docker.io");
+        let out = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "these tests need a running docker engine: start it (`dockerd &`)\n{}",
+            text(&out)
+        );
+    });
+    Command::new("docker")
+}
+
+/// The test builder image, built once per content.
+fn builder_image() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(make_builder_image).clone()
+}
+
+fn make_builder_image() -> String {
+    init();
+    let proxy = module_proxy();
+    let mut hasher = KeyHasher::new("gopack-test-builder/v1");
+    hasher.field(
+        "goversion",
+        &std::fs::read(format!("{GOROOT}/VERSION")).unwrap(),
+    );
+    hasher.field("busybox", &std::fs::read(BUSYBOX).unwrap());
+    hasher.field(
+        "ca",
+        &std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap(),
+    );
+    hasher.field(
+        "tz",
+        &std::fs::read("/usr/share/zoneinfo/tzdata.zi").unwrap_or_default(),
+    );
+    for file in walk(&proxy) {
+        hasher.field(file.as_str(), &std::fs::read(proxy.join(&file)).unwrap());
+    }
+    let tag = format!("gopack-test-builder:{}", &hasher.finish()[..16]);
+    let inspect = docker().args(["image", "inspect", &tag]).output().unwrap();
+    if inspect.status.success() {
+        return tag;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = camino::Utf8Path::from_path(dir.path())
+        .unwrap()
+        .join("rootfs");
+    let goroot = format!("{root}{GOROOT}");
+    std::fs::create_dir_all(&goroot).unwrap();
+    // The toolchain's whole GOROOT that `go build` reads (links dereferenced), no tests.
+    run_ok(Command::new("sh").arg("-c").arg(format!(
+        "tar -C {GOROOT} -chf - --exclude=testdata --exclude='*_test.go' \
+         VERSION go.env bin pkg/include pkg/tool/linux_amd64/compile pkg/tool/linux_amd64/link \
+         pkg/tool/linux_amd64/asm pkg/tool/linux_amd64/cgo pkg/tool/linux_amd64/buildid \
+         pkg/tool/linux_amd64/pack src | tar -C {goroot} -xf -"
+    )));
+    for folder in [
+        "bin",
+        "sbin",
+        "etc/ssl/certs",
+        "etc/apk",
+        "usr/share",
+        "tmp",
+        "root",
+        "go",
+    ] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let stub =
+        "#!/bin/sh\n# gopack's test builder: no package manager, no account tools.\nexit 0\n";
+    for name in ["apk", "adduser", "addgroup"] {
+        let path = root.join("sbin").join(name);
+        std::fs::write(&path, stub).unwrap();
+        run_ok(Command::new("chmod").arg("0755").arg(path.as_str()));
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(
+        root.join("etc/apk/repositories"),
+        "https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        root.join("etc/ssl/certs/ca-certificates.crt"),
+    )
+    .unwrap();
+    run_ok(
+        Command::new("cp")
+            .args(["-a", "/usr/share/zoneinfo"])
+            .arg(root.join("usr/share").as_str()),
+    );
+    copy_dir(&proxy, &root.join("goproxy"));
+    run_ok(
+        Command::new("chmod")
+            .args(["1777"])
+            .arg(root.join("tmp").as_str()),
+    );
+
+    // Warm the build cache with the fixtures' packages, as the image will build them.
+    let gocache = root.join("root/.cache/go-build");
+    let modcache = tempfile::tempdir().unwrap();
+    for fixture in ["examples/hello", "tests/fixtures/deps-app"] {
+        run_ok(
+            Command::new(format!("{GOROOT}/bin/go"))
+                .args(["build", "-trimpath", "-o", "/dev/null", "."])
+                .current_dir(repo_root().join(fixture))
+                .env("GOCACHE", gocache.as_str())
+                .env("GOMODCACHE", modcache.path())
+                .env("CGO_ENABLED", "0")
+                .env("GOOS", "linux")
+                .env("GOARCH", "amd64"),
+        );
+    }
+    let _ = Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(modcache.path())
+        .status();
+
+    let archive = root.with_file_name("rootfs.tar");
+    run_ok(Command::new("tar").args([
+        "--numeric-owner",
+        "--owner=0",
+        "--group=0",
+        "-C",
+        root.as_str(),
+        "-cf",
+        archive.as_str(),
+        ".",
+    ]));
+    let changes = [
+        format!("ENV PATH={GOROOT}/bin:/go/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        "ENV HOME=/root".into(),
+        "ENV GOPATH=/go".into(),
+        "ENV GOCACHE=/root/.cache/go-build".into(),
+        "ENV GOTOOLCHAIN=local".into(),
+        "ENV GOPROXY=file:///goproxy".into(),
+        "ENV GOSUMDB=off".into(),
+        "ENV GOFLAGS=-mod=mod".into(),
+    ];
+    let mut import = docker();
+    import.arg("import");
+    for change in &changes {
+        import.args(["--change", change]);
+    }
+    run_ok(import.args([archive.as_str(), tag.as_str()]));
+    tag
+}
+
+fn walk(root: &camino::Utf8Path) -> Vec<camino::Utf8PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in dir.read_dir_utf8().unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path().to_path_buf());
+            } else {
+                files.push(entry.path().strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Holds the docker lock for a test and removes the test's images when dropped.
+struct DockerTest {
+    app: String,
+    dangling_before: BTreeSet<String>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl DockerTest {
+    fn new(label: &str) -> DockerTest {
+        static LOCK: Mutex<()> = Mutex::new(());
+        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        builder_image();
+        DockerTest {
+            app: format!("gopack-dk-{label}-{}", std::process::id()),
+            dangling_before: dangling(),
+            _lock: lock,
+        }
+    }
+
+    /// A workspace with one app (this test's name) at `dir`, built with the test builder.
+    fn workspace(&self, fixture: &str, extra: &str) -> TestWorkspace {
+        let ws = TestWorkspace::new(&format!(
+            r#"
+[[workspace.metadata.gopack.apps]]
+name = "{}"
+path = "app"
+platforms = ["linux/amd64"]
+binary-path = "/go/bin/app"
+version-variable = "main.version"
+builder-image = "{}"
+{extra}
+"#,
+            self.app,
+            builder_image()
+        ));
+        ws.copy(fixture, "app");
+        ws
+    }
+}
+
+impl Drop for DockerTest {
+    fn drop(&mut self) {
+        let listed = docker()
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .unwrap();
+        let ours: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|r| {
+                r.starts_with(&format!("{}:", self.app))
+                    || r.starts_with(&format!("gopack-deps/{}:", self.app))
+            })
+            .map(str::to_string)
+            .collect();
+        if !ours.is_empty() {
+            let _ = docker()
+                .args(["image", "rm", "--force"])
+                .args(&ours)
+                .output();
+        }
+        let new: Vec<String> = dangling()
+            .difference(&self.dangling_before)
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            let _ = docker().args(["image", "rm"]).args(&new).output();
+        }
+    }
+}
+
+fn dangling() -> BTreeSet<String> {
+    let out = docker()
+        .args([
+            "image",
+            "ls",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            "dangling=true",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn image_id(reference: &str) -> Option<String> {
+    let out = docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Packs with the docker engine through the library; returns the result and the events.
+fn docker_pack(ws: &TestWorkspace) -> (gopack_core::engine::DockerPacked, Vec<Event>) {
+    let workspace = ws.workspace();
+    let recorder = Recorder::default();
+    let engine = DockerEngine::new(&workspace, DockerOptions::default(), &recorder).unwrap();
+    assert!(
+        !engine.uses_buildx(),
+        "this test covers the classic builder; the cache-mount rendering is a snapshot test"
+    );
+    let app = workspace
+        .select(&[], &Overrides::default())
+        .unwrap()
+        .remove(0);
+    let packed = engine.pack(&app).unwrap_or_else(|e| panic!("{e}"));
+    (packed, recorder.events())
+}
+
+fn ran_go_mod_download(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(e, Event::Output { tool, line } if tool == "docker" && line.contains("go mod download"))
+    })
+}
+
+#[test]
+fn pack_runs_as_the_unprivileged_user_and_passes_verify() {
+    let t = DockerTest::new("hello");
+    let ws = t.workspace("examples/hello", "");
+    let out = ws.xtask(["pack", &t.app, "--engine", "docker"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("{0}:dev {0}:latest sha256:", t.app)),
+        "{}",
+        text(&out)
+    );
+    let run = docker()
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &format!("{}:latest", t.app),
+        ])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(said.contains("hello from gopack dev"), "{said}");
+    assert!(said.contains("uid=10001 gid=10001"), "{said}");
+    let user = docker()
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{json .Config.Entrypoint}}",
+        ])
+        .arg(format!("{}:dev", t.app))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&user.stdout).trim(),
+        r#"10001:10001 ["/go/bin/app"]"#
+    );
+    // pack ran verify; check the report through the library too.
+    let (packed, _) = docker_pack(&ws);
+    assert!(packed.report.passed(), "{}", packed.report.table());
+}
+
+#[test]
+fn deps_image_is_reused_until_go_sum_changes() {
+    let t = DockerTest::new("deps");
+    let ws = t.workspace("tests/fixtures/deps-app", "");
+    let (first, events) = docker_pack(&ws);
+    assert!(!first.deps_cached);
+    assert!(ran_go_mod_download(&events), "{events:?}");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::DepsDownload { .. })));
+    let deps_id = image_id(&first.deps_tag).expect("the deps tag exists");
+    let run = docker()
+        .args(["run", "--rm", "--network", "none", &first.references[0]])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "hello, depsapp, from example.com/greet",
+        "{}",
+        text(&run)
+    );
+
+    // A source change: same deps tag and image, no download, a new app image.
+    let main = ws.root.join("app/main.go");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, source.replace("\"depsapp\"", "\"changed\"")).unwrap();
+    let (second, events) = docker_pack(&ws);
+    assert!(second.deps_cached);
+    assert_eq!(second.deps_tag, first.deps_tag);
+    assert_eq!(image_id(&second.deps_tag).as_ref(), Some(&deps_id));
+    assert!(!ran_go_mod_download(&events), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::DepsCached { .. })));
+    assert_ne!(second.image_id, first.image_id);
+    let run = docker()
+        .args(["run", "--rm", "--network", "none", &second.references[0]])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&run.stdout).contains("hello, changed"));
+
+    // A go.sum change (a blank line is still valid): a new deps image, downloaded again.
+    let go_sum = ws.root.join("app/go.sum");
+    let mut sums = std::fs::read_to_string(&go_sum).unwrap();
+    sums.push('\n');
+    std::fs::write(&go_sum, sums).unwrap();
+    let (third, events) = docker_pack(&ws);
+    assert!(!third.deps_cached);
+    assert_ne!(third.deps_tag, first.deps_tag);
+    assert!(ran_go_mod_download(&events), "{events:?}");
+    assert_ne!(image_id(&third.deps_tag), Some(deps_id));
+}
+
+/// `(path, type and mode, owner, link target)` of every entry of an image's layers.
+fn listing_of_layers(layers: &[camino::Utf8PathBuf]) -> BTreeSet<String> {
+    let mut entries = BTreeSet::new();
+    for layer in layers {
+        let out = run_ok(Command::new("tar").args(["--numeric-owner", "-tvf", layer.as_str()]));
+        for line in out.lines() {
+            // drwxr-xr-x 0/0  0 2024-01-01 00:00 etc/   (symlinks: "name -> target")
+            let fields: Vec<&str> = line.splitn(6, char::is_whitespace).collect();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let name_and_link = words[5..].join(" ");
+            let name = name_and_link
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .replace("/ -> ", " -> ");
+            if name.is_empty() || name == "." {
+                continue;
+            }
+            entries.insert(format!("{} {} {}", fields[0], words[1], name));
+        }
+    }
+    entries
+}
+
+#[test]
+fn both_engines_make_the_same_tree_and_binary() {
+    let t = DockerTest::new("same");
+    let ws = t.workspace("examples/hello", "");
+    let workspace = ws.workspace();
+    let app = workspace
+        .select(&[], &Overrides::default())
+        .unwrap()
+        .remove(0);
+    let recorder = Recorder::default();
+    let oci = OciEngine::new(&workspace, &recorder)
+        .unwrap()
+        .pack(&app)
+        .unwrap();
+    let (packed, _) = docker_pack(&ws);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = camino::Utf8Path::from_path(scratch.path())
+        .unwrap()
+        .to_path_buf();
+    // The oci engine's layers, from its layout.
+    let oci_layers: Vec<camino::Utf8PathBuf> = oci.image.platforms[0]
+        .layers
+        .iter()
+        .map(|blob| {
+            let hex = blob.digest.trim_start_matches("sha256:");
+            oci.layout.join("blobs/sha256").join(hex)
+        })
+        .collect();
+    // The docker engine's, from `docker save`.
+    let saved = scratch.join("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    run_ok(
+        docker()
+            .args(["save", "--output"])
+            .arg(saved.join("image.tar").as_str())
+            .arg(&packed.references[0]),
+    );
+    run_ok(Command::new("tar").args([
+        "-C",
+        saved.as_str(),
+        "-xf",
+        saved.join("image.tar").as_str(),
+    ]));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(saved.join("manifest.json")).unwrap()).unwrap();
+    let docker_layers: Vec<camino::Utf8PathBuf> = manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| saved.join(l.as_str().unwrap()))
+        .collect();
+    assert_eq!(docker_layers.len(), 2, "base and binary: {manifest}");
+
+    let from_oci = listing_of_layers(&oci_layers);
+    let from_docker = listing_of_layers(&docker_layers);
+    let only_oci: Vec<_> = from_oci.difference(&from_docker).collect();
+    let only_docker: Vec<_> = from_docker.difference(&from_oci).collect();
+    assert!(
+        only_oci.is_empty() && only_docker.is_empty(),
+        "the engines' trees differ\nonly oci: {only_oci:#?}\nonly docker: {only_docker:#?}"
+    );
+    assert!(
+        from_docker
+            .iter()
+            .any(|e| e.starts_with("drwxrwxrwt 0/0 tmp")),
+        "{from_docker:?}"
+    );
+    assert!(
+        from_docker.contains("-rwxr-xr-x 0/0 go/bin/app"),
+        "{from_docker:?}"
+    );
+
+    let extracted = scratch.join("bin");
+    std::fs::create_dir_all(&extracted).unwrap();
+    run_ok(Command::new("tar").args([
+        "-C",
+        extracted.as_str(),
+        "-xf",
+        docker_layers[1].as_str(),
+        "go/bin/app",
+    ]));
+    let from_docker = std::fs::read(extracted.join("go/bin/app")).unwrap();
+    let from_host = std::fs::read(
+        workspace
+            .out_dir()
+            .join(format!("{0}/bin/linux_amd64/{0}", t.app)),
+    )
+    .unwrap();
+    assert!(
+        from_docker == from_host,
+        "the binaries differ ({} and {} bytes)",
+        from_docker.len(),
+        from_host.len()
+    );
+}
+
+/// The rendered Dockerfiles, compared with committed files. `GOPACK_BLESS=1` rewrites them.
+#[test]
+fn dockerfile_snapshots_and_check() {
+    let ws = TestWorkspace::new(
+        r#"
+[[workspace.metadata.gopack.apps]]
+name = "hello"
+path = "hello"
+platforms = ["linux/amd64", "linux/arm64"]
+version-variable = "main.version"
+
+[[workspace.metadata.gopack.apps]]
+name = "full"
+path = "deps"
+platforms = ["linux/arm64"]
+builder-image = "registry.example.com/go:1.23-alpine"
+apk-mirror = "https://mirrors.example.com"
+cgo = true
+apk-packages = ["sqlite-dev"]
+tzdata = "embed"
+timezone = "Europe/Berlin"
+user = { name = "svc", uid = 2000, gid = 3000 }
+args = ["serve", "--port", "8080"]
+expose = ["8080/tcp"]
+image-env = { MODE = "prod $x" }
+labels = { "com.example.team" = "core" }
+"#,
+    );
+    ws.copy("examples/hello", "hello");
+    ws.copy("tests/fixtures/deps-app", "deps");
+    let snapshots = repo_root().join("tests/fixtures/docker");
+    for (name, args) in [
+        ("hello.Dockerfile", vec!["dockerfile", "hello"]),
+        (
+            "hello.cache-mounts.Dockerfile",
+            vec!["dockerfile", "hello", "--cache-mounts"],
+        ),
+        ("full.Dockerfile", vec!["dockerfile", "full"]),
+    ] {
+        let out = ws.xtask(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let rendered = String::from_utf8(out.stdout).unwrap();
+        let path = snapshots.join(name);
+        if std::env::var_os("GOPACK_BLESS").is_some() {
+            std::fs::create_dir_all(&snapshots).unwrap();
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (run with GOPACK_BLESS=1 to write it)"));
+        assert!(
+            rendered == expected,
+            "{name} changed; if that is intended, run with GOPACK_BLESS=1\n{}",
+            gopack_core::dockerfile::diff(&expected, &rendered)
+        );
+    }
+
+    // --check passes on an up-to-date file and fails with the difference on a stale one.
+    let committed = ws.root.join("Dockerfile");
+    std::fs::copy(snapshots.join("hello.Dockerfile"), &committed).unwrap();
+    let out = ws.xtask(["dockerfile", "hello", "--check", committed.as_str()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stale = std::fs::read_to_string(&committed)
+        .unwrap()
+        .replace("ARG USER_ID=10001", "ARG USER_ID=1000");
+    std::fs::write(&committed, stale).unwrap();
+    let out = ws.xtask(["dockerfile", "hello", "--check", committed.as_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("out of date"), "{stderr}");
+    assert!(
+        stderr.contains("- ") && stderr.contains("ARG USER_ID=1000"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("+ ") && stderr.contains("ARG USER_ID=10001"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: regenerate it"), "{stderr}");
+
+    // Bad docker settings are config errors naming the key.
+    for (extra, key) in [
+        ("apk-mirror = \"ftp://x\"", "apk-mirror"),
+        ("apk-packages = [\"a b\"]", "apk-packages[0]"),
+        ("builder-image = \"golang 1.23\"", "builder-image"),
+        ("engine = \"podman\"", "engine"),
+    ] {
+        ws.set_config(&format!(
+            "[[workspace.metadata.gopack.apps]]\nname = \"hello\"\npath = \"hello\"\n{extra}\n"
+        ));
+        let out = ws.xtask(["dockerfile", "hello"]);
+        assert!(!out.status.success(), "{extra}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("apps[0].{key}")),
+            "{extra}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn missing_builder_image_is_a_clear_error() {
+    let t = DockerTest::new("nobuilder");
+    let ws = t.workspace("examples/hello", "");
+    ws.set_config(&format!(
+        "[[workspace.metadata.gopack.apps]]\nname = \"{}\"\npath = \"app\"\nbuilder-image = \"gopack-test-missing/go:0.0\"\n",
+        t.app
+    ));
+    let out = ws.xtask(["pack", "--engine", "docker"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gopack-test-missing/go:0.0"), "{stderr}");
+    assert!(stderr.contains("builder-image"), "{stderr}");
+
+    let out = ws.xtask(["pack", "--engine", "docker", "--build-arg", "USER_ID=0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--uid"),
+        "{}",
+        text(&out)
+    );
+}
