@@ -361,11 +361,15 @@ fn permissions_check(path: &str, node: &Node, user: &RunUser) -> Check {
             "the user's uid is unknown (see user.passwd)",
         );
     };
+    if uid == 0 {
+        return Check::skip(
+            "entrypoint.permissions",
+            "the user is root, who may do anything (see user.root)",
+        );
+    }
     let gid = user.gid.unwrap_or(0);
     let mode = node.mode;
-    let (exec, write, class) = if uid == 0 {
-        (mode & 0o111 != 0, true, "root")
-    } else if node.uid == u64::from(uid) {
+    let (exec, write, class) = if node.uid == u64::from(uid) {
         (mode & 0o100 != 0, mode & 0o200 != 0, "owner")
     } else if node.gid == u64::from(gid) {
         (mode & 0o010 != 0, mode & 0o020 != 0, "group")
