@@ -427,3 +427,32 @@ fn push_sends_every_platform_to_a_registry_without_a_daemon() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn pack_verifies_its_image_and_stops_on_a_broken_promise() {
+    let ws = TestWorkspace::new(&app_toml(
+        "hello",
+        "[\"linux/amd64\"]",
+        "verify = { max-size = 1024 }",
+    ));
+    ws.copy("examples/hello", "hello");
+    let out = ws.xtask(["pack"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("image.size") && stderr.contains("fails verify"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--no-verify"), "{stderr}");
+
+    let out = ws.xtask(["pack", "--no-verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    ws.set_config(&app_toml(
+        "hello",
+        "[\"linux/amd64\"]",
+        "verify = { max-size = \"20MiB\", max-layers = 2 }",
+    ));
+    let out = ws.xtask(["pack"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

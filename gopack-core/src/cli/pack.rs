@@ -4,6 +4,7 @@ use super::{Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
 use crate::registry::{Pusher, Target};
+use crate::verify::Report;
 use crate::{Error, Result};
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ pub struct PackArgs {
     /// Speak plain HTTP to the registry (loopback registries always do).
     #[arg(long)]
     pub insecure_registry: bool,
+    /// Skip `verify` of the packed image.
+    #[arg(long)]
+    pub no_verify: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -81,16 +85,7 @@ impl PackArgs {
                 (_, Some(docker)) => {
                     // The image is built inside the engine: --load has nothing left to do.
                     let packed = docker.pack(app)?;
-                    if !packed.report.passed() {
-                        eprint!("{}", packed.report.table());
-                        return Err(Error::Invalid {
-                            path: format!("docker:{}", packed.references[0]),
-                            message: "the image fails verify (see the table above)".into(),
-                            help:
-                                "fix the failed checks, or allow them in the app's `verify` config"
-                                    .into(),
-                        });
-                    }
+                    check_report(&packed.report, &format!("docker:{}", packed.references[0]))?;
                     println!("{} {}", packed.references.join(" "), packed.image_id);
                     continue;
                 }
@@ -98,6 +93,11 @@ impl PackArgs {
                 (Some(engine), None) => engine,
             };
             let packed = engine.pack(app)?;
+            if !self.no_verify {
+                if let Some(report) = engine.verify(app, &packed)? {
+                    check_report(&report, packed.layout.as_str())?;
+                }
+            }
             if self.load {
                 engine.load(&packed)?;
             }
@@ -124,6 +124,19 @@ impl PackArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// A failed verify stops the run before the image is loaded or pushed.
+fn check_report(report: &Report, image: &str) -> Result<()> {
+    if report.passed() {
+        return Ok(());
+    }
+    eprint!("{}", report.table());
+    Err(Error::Invalid {
+        path: image.to_string(),
+        message: "the image fails verify (see the table above)".into(),
+        help: "fix the failed checks, allow them in the app's `verify` config, or pass --no-verify".into(),
+    })
 }
 
 /// `K=V` for `--build-arg`.

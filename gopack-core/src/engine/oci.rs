@@ -16,6 +16,7 @@ use crate::platform::Platform;
 use crate::report::{Event, Reporter};
 use crate::rootfs::{self, Tree};
 use crate::toolchain::Docker;
+use crate::verify::{Expectations, ImageSource, Report};
 use camino::Utf8PathBuf;
 use oci_spec::image::MediaType;
 
@@ -223,6 +224,25 @@ impl<'a> OciEngine<'a> {
             size: info.size,
             cached,
         });
+    }
+
+    /// Runs `verify` on the packed layout with the app's expectations. A passing
+    /// report is remembered by image digest and expectations, so a re-pack of an
+    /// unchanged image does not read it again.
+    pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
+        let expect = Expectations::for_app(app);
+        let key = KeyHasher::new("verified/v1")
+            .text("image", packed.image.digest())
+            .text("expect", &format!("{expect:?}"))
+            .finish();
+        if self.cache().get("verified", &key).is_some() {
+            return Ok(None);
+        }
+        let report = crate::verify::verify(&ImageSource::Path(packed.layout.clone()), &expect)?;
+        if report.passed() {
+            self.cache().put("verified", &key, b"passed\n")?;
+        }
+        Ok(Some(report))
     }
 
     /// Loads the image for the docker engine's platform into docker, tagged.
