@@ -296,14 +296,32 @@ fn loaded_image_runs_as_the_app_user_with_certs_and_zoneinfo() {
         .unwrap_or(0);
     assert!(roots > 0, "{output}");
 
+    // verify refuses an image whose x509-using binary has no CA bundle ...
     ws.set_config(&app_toml(&name, "[\"linux/amd64\"]", "certs = false"));
+    let refused = ws.xtask(["pack", "--load"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("FAIL  certs.bundle"),
+        "{}",
+        text(&refused)
+    );
+    // ... and when allowed, the container shows why.
+    ws.set_config(&app_toml(
+        &name,
+        "[\"linux/amd64\"]",
+        "certs = false\nverify = { allow = [\"certs.bundle\"] }",
+    ));
     let output = run(false);
     assert!(
         output.contains("ca roots:") && output.contains("no such file"),
         "{output}"
     );
 
-    ws.set_config(&app_toml(&name, "[\"linux/amd64\"]", "tzdata = false"));
+    ws.set_config(&app_toml(
+        &name,
+        "[\"linux/amd64\"]",
+        "tzdata = false\nverify = { allow = [\"tz.zoneinfo\"] }",
+    ));
     let output = run(false);
     assert!(
         output.contains("zoneinfo: cannot load America/New_York"),
