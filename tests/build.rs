@@ -227,6 +227,12 @@ fn bad_inputs_get_clear_errors_and_leave_the_cache_intact() {
     expect_error(&["build"], &[], &["apps[0].platforms[0]", "os/arch"]);
     ws.set_config(&format!("{HELLO}user = {{ uid = 0 }}\n"));
     expect_error(&["build"], &[], &["apps[0].user.uid", "root"]);
+    ws.set_config(&format!("{HELLO}main = \"./cmd/missing\"\n"));
+    expect_error(
+        &["build"],
+        &[],
+        &["apps[0].main", "./cmd/missing", "not a folder"],
+    );
     ws.set_config(&format!("{HELLO}{HELLO}"));
     expect_error(&["build"], &[], &["apps[1].name", "already used"]);
     ws.set_config(HELLO);

@@ -447,6 +447,13 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
                 "write the main package relative to `path`, e.g. \".\" or \"./cmd/server\"",
             ));
         }
+        if !dir.join(&app.main).is_dir() {
+            return Err(config_error(
+                key("main"),
+                format!("`{}` is not a folder of `{}` (looked for {})", app.main, app.path, dir.join(&app.main)),
+                "write the main package's folder relative to `path`, e.g. \".\" or \"./cmd/server\"",
+            ));
+        }
         if let Err((field, message)) = check_user(&app.user) {
             return Err(config_error(
                 key(&format!("user.{field}")),

@@ -28,6 +28,19 @@ impl Target {
     /// `prefix` is the config's `registry` (`ghcr.io/acme`) and `name` the app's.
     /// Loopback registries speak plain HTTP, as do all with `insecure`.
     pub fn new(prefix: &str, name: &str, insecure: bool) -> Result<Target> {
+        let (prefix, insecure) =
+            match prefix.split_once("://") {
+                Some(("http", rest)) => (rest, true),
+                Some(("https", rest)) => (rest, insecure),
+                Some((scheme, _)) => return Err(Error::Flag {
+                    flag: "--registry".into(),
+                    message: format!("`{prefix}`: registries speak http or https, not {scheme}"),
+                    help:
+                        "write the host and an optional path, e.g. ghcr.io/acme or 127.0.0.1:5000"
+                            .into(),
+                }),
+                None => (prefix, insecure),
+            };
         let prefix = prefix.trim_end_matches('/');
         let (host, path) = prefix.split_once('/').unwrap_or((prefix, ""));
         if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
@@ -285,10 +298,17 @@ impl<'a> Pusher<'a> {
             command: format!("{method} {url}"),
             status: err.to_string(),
             output: String::new(),
-            help: format!(
-                "check that the registry {} is reachable; a registry without TLS needs --insecure-registry",
-                self.target.host
-            ),
+            help: if self.target.scheme == "https" {
+                format!(
+                    "check that the registry {} is reachable; a registry without TLS needs --insecure-registry",
+                    self.target.host
+                )
+            } else {
+                format!(
+                    "check that the registry {} is running and reachable",
+                    self.target.host
+                )
+            },
         }
     }
 
@@ -386,6 +406,18 @@ mod tests {
         let t = Target::new("127.0.0.1:5000", "api", false).unwrap();
         assert_eq!((t.scheme, t.repository.as_str()), ("http", "api"));
         assert!(Target::new("acme", "api", false).is_err());
+        let t = Target::new("http://registry.lan:5000/team/", "api", false).unwrap();
+        assert_eq!(
+            (t.scheme, t.host.as_str(), t.repository.as_str()),
+            ("http", "registry.lan:5000", "team/api")
+        );
+        assert_eq!(
+            Target::new("https://ghcr.io/acme", "api", false)
+                .unwrap()
+                .scheme,
+            "https"
+        );
+        assert!(Target::new("ftp://x.io", "api", false).is_err());
     }
 
     #[test]

@@ -36,6 +36,13 @@ impl DockerfileArgs {
                 help: "name the app: cargo xtask dockerfile APP".into(),
             });
         };
+        if self.selection.platforms.len() > 1 {
+            return Err(Error::Flag {
+                flag: "--platform".into(),
+                message: "a Dockerfile builds for one platform, and several are given".into(),
+                help: "render one Dockerfile per platform: --platform linux/amd64, then --platform linux/arm64".into(),
+            });
+        }
         let options = Options {
             cache_mounts: self.cache_mounts,
             ..Options::for_app(app)

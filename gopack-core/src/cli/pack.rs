@@ -79,6 +79,36 @@ impl PackArgs {
         } else {
             None
         };
+        // Options that cannot work are refused before anything is built.
+        let push_prefix = if self.push {
+            Some(
+                self.registry
+                    .clone()
+                    .or_else(|| workspace.config.registry.clone())
+                    .ok_or_else(|| Error::Flag {
+                        flag: "--push".into(),
+                        message: "no registry to push to".into(),
+                        help: "pass --registry HOST/PATH, or set `registry` in [workspace.metadata.gopack]"
+                            .into(),
+                    })?,
+            )
+        } else {
+            None
+        };
+        if let Some(app) = apps.iter().find(|a| engine_of(a) == EngineKind::Docker) {
+            if self.push {
+                return Err(Error::Flag {
+                    flag: "--push".into(),
+                    message: format!("{} uses the docker engine, whose images live in the engine", app.name()),
+                    help: "push them with `docker push`, or pack with --engine oci, which pushes without a daemon".into(),
+                });
+            }
+        }
+        if self.load {
+            for app in apps.iter().filter(|a| engine_of(a) == EngineKind::Oci) {
+                OciEngine::check_loadable(app)?;
+            }
+        }
         for app in &apps {
             let engine = match (&oci_engine, &docker_engine) {
                 (Some(engine), _) if engine_of(app) == EngineKind::Oci => engine,
@@ -101,17 +131,8 @@ impl PackArgs {
             if self.load {
                 engine.load(&packed)?;
             }
-            if self.push {
-                let prefix = self
-                    .registry
-                    .clone()
-                    .or_else(|| workspace.config.registry.clone())
-                    .ok_or_else(|| Error::Flag {
-                        flag: "--push".into(),
-                        message: "no registry to push to".into(),
-                        help: "pass --registry HOST/PATH, or set `registry` in [workspace.metadata.gopack]".into(),
-                    })?;
-                let target = Target::new(&prefix, app.name(), self.insecure_registry)?;
+            if let Some(prefix) = &push_prefix {
+                let target = Target::new(prefix, app.name(), self.insecure_registry)?;
                 Pusher::connect(target, engine.cache(), &console)?
                     .push(app.name(), &packed.image)?;
             }
@@ -135,7 +156,8 @@ fn check_report(report: &Report, image: &str) -> Result<()> {
     Err(Error::Invalid {
         path: image.to_string(),
         message: "the image fails verify (see the table above)".into(),
-        help: "fix the failed checks, allow them in the app's `verify` config, or pass --no-verify".into(),
+        help: "fix the failed checks, allow them in the app's `verify` config, or pass --no-verify"
+            .into(),
     })
 }
 

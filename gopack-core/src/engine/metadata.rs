@@ -34,7 +34,10 @@ impl ImageMetadata {
             .and_then(|v| v.trim().parse().ok())
             .or(commit_time)
             .unwrap_or(0);
-        let source = git(root, &["remote", "get-url", "origin"]).map(|url| clean_url(&url));
+        // A local path as origin (a clone of a clone) is no source anyone else can open.
+        let source = git(root, &["remote", "get-url", "origin"])
+            .filter(|url| url.contains("://") || url.starts_with("git@"))
+            .map(|url| clean_url(&url));
         ImageMetadata {
             tag: tag_for(&version),
             version,

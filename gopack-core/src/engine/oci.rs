@@ -245,33 +245,28 @@ impl<'a> OciEngine<'a> {
         Ok(Some(report))
     }
 
+    /// Checks, before anything is built, that `--load` can load `app`: the docker
+    /// engine answers and the app builds for the engine's platform.
+    pub fn check_loadable(app: &App) -> Result<()> {
+        let engine = docker_platform()?;
+        require_platform(app.name(), app.platforms().iter(), &engine)
+    }
+
     /// Loads the image for the docker engine's platform into docker, tagged.
     pub fn load(&self, packed: &Packed) -> Result<Vec<String>> {
         let docker = Docker::find()?;
-        let engine: Platform =
-            docker
-                .engine_platform()?
-                .parse()
-                .map_err(|e: crate::platform::PlatformError| Error::Invalid {
-                    path: "docker engine".into(),
-                    message: e.to_string(),
-                    help: "gopack loads Linux images only".into(),
-                })?;
+        let engine = docker_platform()?;
         let image = &packed.image;
+        require_platform(
+            &packed.app,
+            image.platforms.iter().map(|p| &p.platform),
+            &engine,
+        )?;
         let chosen = image
             .platforms
             .iter()
             .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
-            .ok_or_else(|| Error::Flag {
-                flag: "--load".into(),
-                message: format!(
-                    "the docker engine runs {engine}, and {} has no such image",
-                    packed.app
-                ),
-                help: format!(
-                    "add \"{engine}\" to the app's platforms, or pass --platform {engine}"
-                ),
-            })?;
+            .expect("require_platform found it");
         let archive = if chosen.platform == image.docker_default().platform {
             packed.archive.clone()
         } else {
@@ -292,6 +287,34 @@ impl<'a> OciEngine<'a> {
         });
         Ok(tags)
     }
+}
+
+/// The docker engine's platform.
+fn docker_platform() -> Result<Platform> {
+    Docker::find()?
+        .engine_platform()?
+        .parse()
+        .map_err(|e: crate::platform::PlatformError| Error::Invalid {
+            path: "docker engine".into(),
+            message: e.to_string(),
+            help: "gopack loads Linux images only".into(),
+        })
+}
+
+/// An error unless one of `platforms` runs on the engine's platform.
+fn require_platform<'p>(
+    app: &str,
+    mut platforms: impl Iterator<Item = &'p Platform>,
+    engine: &Platform,
+) -> Result<()> {
+    if platforms.any(|p| p.os == engine.os && p.arch == engine.arch) {
+        return Ok(());
+    }
+    Err(Error::Flag {
+        flag: "--load".into(),
+        message: format!("the docker engine runs {engine}, and {app} has no such image"),
+        help: format!("add \"{engine}\" to the app's platforms, or pass --platform {engine}"),
+    })
 }
 
 fn layer_blob(info: &LayerInfo) -> Blob {

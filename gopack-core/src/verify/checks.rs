@@ -944,6 +944,11 @@ fn certs_check(
             "certs.bundle",
             "no CA bundle, and none needed: the binary does not use crypto/x509",
         ),
+        (None, Some(_)) if expect.certs == Some(false) => Check::warn(
+            "certs.bundle",
+            "no CA bundle, as configured (certs = false), though the binary uses crypto/x509: outgoing TLS connections will fail; fine for a server that makes none",
+        )
+        .remedy("set certs = true if the app calls TLS services"),
         (None, Some(why)) => Check::fail(
             "certs.bundle",
             format!("no CA bundle at {CA_BUNDLE}, but {why}: TLS connections will fail with `x509: certificate signed by unknown authority`"),
@@ -1033,6 +1038,11 @@ fn zoneinfo_check(
             "tz.zoneinfo",
             "zoneinfo is embedded in the binary (time/tzdata)",
         ),
+        (0, false) if loads && expect.tzdata == Some(Tzdata::None) => Check::warn(
+            "tz.zoneinfo",
+            "no zoneinfo, as configured (tzdata = false), though the binary calls time.LoadLocation: only UTC and fixed zones will load",
+        )
+        .remedy("set tzdata = true, or tzdata = \"embed\", if the app loads named zones"),
         (0, false) => Check::skip(
             "tz.zoneinfo",
             "no zoneinfo, and none needed: the binary does not call time.LoadLocation",
