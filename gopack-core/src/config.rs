@@ -307,7 +307,7 @@ impl Workspace {
                 manifest: manifest.clone(),
                 key,
                 message: err.inner().to_string(),
-                help: "fix the value, or see docs/configuration.md for every key".into(),
+                help: "fix the key or its value; docs/configuration.md lists every key".into(),
             }
         })?;
         let apps = validate(&config, &root, &manifest)?;

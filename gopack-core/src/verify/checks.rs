@@ -275,7 +275,7 @@ fn blobs_check(image: &FoundImage, readings: &[LayerReading]) -> Check {
     } else {
         Check::fail(
             "blobs.digest",
-            format!("{} blob problem(s): {}", problems.len(), problems[0]),
+            format!("{} blob problem(s):", problems.len()),
         )
         .details(problems)
         .remedy("the image is damaged or was changed after it was written: write it again from its source")
