@@ -3,6 +3,7 @@
 
 use super::buildinfo::{read_build_info, BuildInfo, BuildInfoError};
 use super::elf::{self, ElfFacts};
+use super::layers::FileBytes;
 use super::layers::{Kind, LayerReading, Node, Tree};
 use super::policy::ByteSize;
 use super::report::{Check, Status};
@@ -104,7 +105,7 @@ pub(crate) fn check_image(
     let found = program
         .as_deref()
         .and_then(|p| find_program(&tree, p, &path_var));
-    let binary: Option<(String, Node, Result<Vec<u8>, String>)> = found.map(|(path, node)| {
+    let binary: Option<(String, Node, Result<FileBytes, String>)> = found.map(|(path, node)| {
         let bytes = if node.size > MAX_BINARY {
             Err(format!("{} bytes is too large to read", node.size))
         } else {
@@ -187,7 +188,7 @@ pub(crate) fn check_image(
     checks.push(shell_check(&tree));
     checks.push(setuid_check(&tree));
     checks.push(world_writable_check(&tree));
-    let bytes = bytes.map(Vec::as_slice);
+    let bytes = bytes.map(|b| b.as_slice());
     checks.push(certs_check(&tree, bytes, expect, &content));
     checks.push(zoneinfo_check(&tree, bytes, expect, &content));
     checks.push(env_check(&env, expect, strict));
@@ -198,7 +199,7 @@ pub(crate) fn check_image(
 fn file_text(
     tree: &Tree,
     path: &str,
-    content: &dyn Fn(&Node) -> Result<Vec<u8>, String>,
+    content: &dyn Fn(&Node) -> Result<FileBytes, String>,
 ) -> Option<String> {
     let (_, node) = tree.resolve(path)?;
     if node.kind != Kind::File {
@@ -275,9 +276,9 @@ fn blobs_check(image: &FoundImage, readings: &[LayerReading]) -> Check {
     } else {
         Check::fail(
             "blobs.digest",
-            format!("{} blob problem(s):", problems.len()),
+            format!("{} blob problem(s): {}", problems.len(), problems[0]),
         )
-        .details(problems)
+        .details(problems[1..].to_vec())
         .remedy("the image is damaged or was changed after it was written: write it again from its source")
     }
 }
@@ -927,7 +928,7 @@ fn certs_check(
     tree: &Tree,
     binary: Option<&[u8]>,
     expect: &Expectations,
-    content: &dyn Fn(&Node) -> Result<Vec<u8>, String>,
+    content: &dyn Fn(&Node) -> Result<FileBytes, String>,
 ) -> Check {
     let uses_x509 = binary.is_some_and(|b| elf::contains(b, b"crypto/x509."));
     let why = match (expect.certs, uses_x509) {
@@ -975,7 +976,7 @@ fn zoneinfo_check(
     tree: &Tree,
     binary: Option<&[u8]>,
     expect: &Expectations,
-    content: &dyn Fn(&Node) -> Result<Vec<u8>, String>,
+    content: &dyn Fn(&Node) -> Result<FileBytes, String>,
 ) -> Check {
     let embedded = binary.is_some_and(|b| elf::contains(b, b"time/tzdata."));
     let loads = binary.is_some_and(|b| elf::contains(b, b"time.LoadLocation"));

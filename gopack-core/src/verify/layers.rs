@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
+/// A file's bytes, read once and shared by the checks that need them.
+pub(crate) type FileBytes = std::sync::Arc<Vec<u8>>;
+
 /// How many leading bytes of each file are kept.
 const HEAD: usize = 8;
 
@@ -62,7 +65,7 @@ pub(crate) struct LayerReading {
 pub(crate) struct Tree {
     pub nodes: BTreeMap<String, Node>,
     /// Whole contents of wanted files, by (layer, path in the layer).
-    captured: HashMap<(usize, String), Vec<u8>>,
+    captured: HashMap<(usize, String), FileBytes>,
 }
 
 /// Hashes and counts what goes through it into a shared state.
@@ -282,10 +285,13 @@ impl Tree {
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             node.kind = Kind::File;
             if wanted.contains(&path) {
-                let mut bytes = Vec::new();
+                // Sized up front: a growing Vec would hold up to twice the file.
+                let size = entry.header().size().unwrap_or(0);
+                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 entry.read_to_end(&mut bytes)?;
                 node.head = bytes.iter().take(HEAD).copied().collect();
-                self.captured.insert((layer, path.clone()), bytes);
+                self.captured
+                    .insert((layer, path.clone()), std::sync::Arc::new(bytes));
             } else {
                 let mut head = Vec::with_capacity(HEAD);
                 (&mut entry).take(HEAD as u64).read_to_end(&mut head)?;
@@ -379,7 +385,7 @@ impl Tree {
         store: &Store,
         layers: &[LayerRef],
         node: &Node,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<FileBytes, String> {
         if let Some(bytes) = self.captured.get(&node.data) {
             return Ok(bytes.clone());
         }
@@ -397,7 +403,9 @@ impl Tree {
                 let mut entry = entry?;
                 let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
                 if &name == path && entry.header().entry_type().is_file() {
-                    let mut bytes = Vec::new();
+                    // Sized up front: a growing Vec would hold up to twice the binary.
+                    let size = entry.header().size().unwrap_or(0);
+                    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                     entry.read_to_end(&mut bytes)?;
                     return Ok(Some(bytes));
                 }
@@ -405,7 +413,7 @@ impl Tree {
             Ok(None)
         })();
         match result {
-            Ok(Some(bytes)) => Ok(bytes),
+            Ok(Some(bytes)) => Ok(std::sync::Arc::new(bytes)),
             Ok(None) => Err(format!("{path} is not in layer {}", layer.name)),
             Err(e) => Err(format!("reading {path} from layer {}: {e}", layer.name)),
         }
@@ -488,7 +496,10 @@ mod tests {
         assert!(tree.get("/etc/old").is_none());
         let (path, node) = tree.resolve("/app/link").unwrap();
         assert_eq!(path, "/app/real");
-        assert_eq!(tree.content(&store, &refs, node).unwrap(), b"binary");
+        assert_eq!(
+            tree.content(&store, &refs, node).unwrap().as_slice(),
+            b"binary"
+        );
         assert!(tree.resolve("/usr/bin/sh").is_none());
         assert_eq!(tree.resolve("/usr/bin").unwrap().0, "/bin");
     }
