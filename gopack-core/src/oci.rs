@@ -280,6 +280,11 @@ pub fn index_json(images: &[PlatformImage]) -> Result<Vec<u8>> {
             )
         })
         .collect::<Result<Vec<_>>>()?;
+    index_document(manifests)
+}
+
+/// An image index over `manifests`, as canonical JSON.
+fn index_document(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -307,13 +312,7 @@ fn layout_index_json(image: &Image) -> Result<Vec<u8>> {
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(manifests)
-        .build()
-        .map_err(spec_error)?;
-    canonical_json(&index)
+    index_document(manifests)
 }
 
 /// `docker save`'s manifest.json for one platform image.

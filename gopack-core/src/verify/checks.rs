@@ -62,26 +62,12 @@ pub(crate) fn check_image(
     let mut entry = Vec::new();
     entry.push(entrypoint_config_check(&config, &program, expect));
     if !readable {
-        for id in [
-            "entrypoint.exists",
-            "entrypoint.permissions",
-            "elf.static",
-            "elf.machine",
-            "elf.stripped",
-            "go.buildinfo",
-            "go.cgo",
-            "go.platform",
-            "go.trimpath",
-            "go.revision",
-            "user.numeric",
-            "user.root",
-            "user.passwd",
-            "fs.shell",
-            "fs.setuid",
-            "fs.world-writable",
-            "certs.bundle",
-            "tz.zoneinfo",
-        ] {
+        // Every check that reads files, as listed in CHECK_IDS.
+        let file_checks = super::policy::CHECK_IDS
+            .iter()
+            .skip_while(|id| **id != "entrypoint.exists")
+            .take_while(|id| **id != "config.env");
+        for &id in file_checks {
             entry.push(Check::skip(
                 id,
                 "the image's layers could not be read to their end (see blobs.digest)",
