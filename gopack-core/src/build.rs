@@ -180,8 +180,9 @@ impl<'a> Builder<'a> {
                     .args(["-o", &temp_str, &app.config.main])
                     .dir(&app.dir)
                     .help(format!(
-                        "`go build` failed for {} ({platform}): fix the errors above, then run again",
-                        app.name()
+                        "`go build` failed for {} ({platform}) in {}: fix the errors above (paths are relative to that folder), then run again",
+                        app.name(),
+                        app.dir
                     ));
                 for (name, value) in &env {
                     cmd = cmd.env(name.clone(), value.clone());

@@ -193,10 +193,16 @@ impl Cmd {
             .map_err(|e| self.spawn_error(e))?
             .expect("the child has exited once its output is closed");
         if !output.status.success() {
+            // What the user already saw scroll by is not printed twice.
+            let shown = if reporter.shows_output() {
+                String::new()
+            } else {
+                Vec::from(tail).join("\n")
+            };
             return Err(Error::Command {
                 command: self.display(),
                 status: output.status.to_string(),
-                output: Vec::from(tail).join("\n"),
+                output: shown,
                 help: self.help.clone(),
             });
         }

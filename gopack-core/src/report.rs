@@ -60,6 +60,12 @@ pub enum Event {
 pub trait Reporter: Sync {
     /// Called once per event.
     fn report(&self, event: Event);
+
+    /// Whether the user sees [`Event::Output`] lines as they come. When true, an
+    /// error of a streamed command does not repeat them.
+    fn shows_output(&self) -> bool {
+        false
+    }
 }
 
 /// Drops every event.

@@ -23,6 +23,10 @@ fn status(word: &str, text: &str) {
 }
 
 impl Reporter for Console {
+    fn shows_output(&self) -> bool {
+        !self.json && !self.quiet
+    }
+
     fn report(&self, event: Event) {
         if self.json {
             if let Ok(line) = serde_json::to_string(&event) {
