@@ -54,7 +54,7 @@ impl DoctorArgs {
                     Err(_) => Check {
                         name: "buildx",
                         ok: false,
-                        detail: "missing; the docker engine falls back to the classic builder (no cache mounts): install docker-buildx-plugin".into(),
+                        detail: "optional: without it the docker engine uses the classic builder (no cache mounts); install docker-buildx-plugin".into(),
                     },
                 });
             }
