@@ -148,12 +148,13 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
             Some(path) => {
                 let path = workspace_root.join(path);
                 if !path.is_file() {
-                    return Err(Error::Config {
-                        manifest: workspace_root.join("Cargo.toml"),
-                        key: format!("workspace.metadata.gopack.apps.{}.ca-bundle", config.name),
-                        message: format!("{path} is not a file"),
-                        help: "point ca-bundle at a PEM file of CA certificates, or remove it to use the host's bundle".into(),
-                    });
+                    return Err(app_error(
+                        app,
+                        workspace_root,
+                        "ca-bundle",
+                        format!("{path} is not a file"),
+                        "point ca-bundle at a PEM file of CA certificates, or remove it to use the host's bundle",
+                    ));
                 }
                 path
             }
@@ -170,12 +171,13 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
         let source = zoneinfo_source(app, workspace_root)?;
         let file = source.join(zone);
         if !file.is_file() {
-            return Err(Error::Config {
-                manifest: workspace_root.join("Cargo.toml"),
-                key: format!("workspace.metadata.gopack.apps.{}.timezone", config.name),
-                message: format!("no zone `{zone}` in {source}"),
-                help: "write an IANA zone name such as \"Europe/Berlin\" or \"UTC\"".into(),
-            });
+            return Err(app_error(
+                app,
+                workspace_root,
+                "timezone",
+                format!("no zone `{zone}` in {source}"),
+                "write an IANA zone name such as \"Europe/Berlin\" or \"UTC\"",
+            ));
         }
         // A copy, not a link: it works whether or not zoneinfo is in the image.
         tree.file("etc/localtime", 0o644, Content::Host(file));
@@ -227,6 +229,25 @@ pub fn settings_env(app: &App) -> BTreeMap<String, String> {
         env.insert("LC_ALL".to_string(), locale.clone());
     }
     env
+}
+
+/// A config error about one key of the app, found while reading host files.
+fn app_error(
+    app: &App,
+    workspace_root: &Utf8Path,
+    key: &str,
+    message: String,
+    help: &str,
+) -> Error {
+    Error::Config {
+        manifest: workspace_root.join("Cargo.toml"),
+        key: format!(
+            "workspace.metadata.gopack.apps (name = \"{}\").{key}",
+            app.name()
+        ),
+        message,
+        help: help.to_string(),
+    }
 }
 
 fn host_ca_bundle() -> Result<Utf8PathBuf> {
