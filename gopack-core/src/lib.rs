@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod check_id;
 pub mod cli;
 pub mod config;
 pub mod dockerfile;

@@ -18,14 +18,14 @@ mod buildinfo;
 mod checks;
 mod elf;
 mod layers;
-mod policy;
 mod report;
 mod run;
 mod source;
 
+pub use crate::check_id::{CheckId, Family};
+pub use crate::config::{ByteSize, Policy, RunPolicy};
 pub use buildinfo::{parse_modinfo, read_build_info, BuildInfo, BuildInfoError, Module};
 pub use elf::ElfFacts;
-pub use policy::{ByteSize, Policy, RunPolicy, CHECK_IDS};
 pub use report::{junit, Check, PlatformReport, Report, Status};
 pub use source::{Format, ImageSource};
 
@@ -125,7 +125,7 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
 
 /// A failure the policy allows becomes a warning.
 fn allow(mut check: Check, policy: &Policy) -> Check {
-    if check.status == Status::Fail && policy.allows(&check.id) {
+    if check.status == Status::Fail && policy.allows(check.id) {
         check.status = Status::Warn;
         check.message.push_str(" (allowed by verify.allow)");
     }
@@ -137,13 +137,13 @@ fn platforms_check(source: &ImageSource, found: &[String], expect: &Expectations
     let listed = found.join(", ");
     if found.len() != found_set.len() {
         return Check::warn(
-            "image.platforms",
+            CheckId::ImagePlatforms,
             format!("a platform appears more than once: {listed}"),
         )
         .remedy("keep one manifest per platform in the index");
     }
     if expect.platforms.is_empty() {
-        return Check::pass("image.platforms", listed);
+        return Check::pass(CheckId::ImagePlatforms, listed);
     }
     let wanted: Vec<String> = expect.platforms.iter().map(|p| p.to_string()).collect();
     let extra: Vec<&str> = found_set
@@ -161,7 +161,7 @@ fn platforms_check(source: &ImageSource, found: &[String], expect: &Expectations
             .collect(),
     };
     if extra.is_empty() && missing.is_empty() {
-        Check::pass("image.platforms", format!("{listed}, as configured"))
+        Check::pass(CheckId::ImagePlatforms, format!("{listed}, as configured"))
     } else {
         let mut problems = Vec::new();
         if !missing.is_empty() {
@@ -171,7 +171,7 @@ fn platforms_check(source: &ImageSource, found: &[String], expect: &Expectations
             problems.push(format!("not configured: {}", extra.join(", ")));
         }
         Check::fail(
-            "image.platforms",
+            CheckId::ImagePlatforms,
             format!(
                 "{listed}; configured {}: {}",
                 wanted.join(", "),

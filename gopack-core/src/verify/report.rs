@@ -1,6 +1,7 @@
 //! The result of a verification and its three renderings: a table for people,
 //! JSON for scripts, and JUnit XML for CI systems.
 
+use crate::check_id::CheckId;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -34,7 +35,7 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable id, e.g. `elf.static`.
-    pub id: String,
+    pub id: CheckId,
     /// The outcome.
     pub status: Status,
     /// What was found.
@@ -49,9 +50,9 @@ pub struct Check {
 
 impl Check {
     /// A check with a status and a message.
-    pub fn new(id: &str, status: Status, message: impl Into<String>) -> Check {
+    pub fn new(id: CheckId, status: Status, message: impl Into<String>) -> Check {
         Check {
-            id: id.to_string(),
+            id,
             status,
             message: message.into(),
             details: Vec::new(),
@@ -60,22 +61,22 @@ impl Check {
     }
 
     /// A passing check.
-    pub fn pass(id: &str, message: impl Into<String>) -> Check {
+    pub fn pass(id: CheckId, message: impl Into<String>) -> Check {
         Check::new(id, Status::Pass, message)
     }
 
     /// A warning.
-    pub fn warn(id: &str, message: impl Into<String>) -> Check {
+    pub fn warn(id: CheckId, message: impl Into<String>) -> Check {
         Check::new(id, Status::Warn, message)
     }
 
     /// A failure.
-    pub fn fail(id: &str, message: impl Into<String>) -> Check {
+    pub fn fail(id: CheckId, message: impl Into<String>) -> Check {
         Check::new(id, Status::Fail, message)
     }
 
     /// A check that does not apply.
-    pub fn skip(id: &str, message: impl Into<String>) -> Check {
+    pub fn skip(id: CheckId, message: impl Into<String>) -> Check {
         Check::new(id, Status::Skip, message)
     }
 
@@ -167,7 +168,7 @@ impl Report {
         out.push('\n');
         let width = self
             .all_checks()
-            .map(|c| c.id.len())
+            .map(|c| c.id.as_str().len())
             .max()
             .unwrap_or(10)
             .max(10);
@@ -248,7 +249,7 @@ pub fn junit(reports: &[Report]) -> String {
                     suites,
                     "    <testcase classname=\"{}\" name=\"{}\"",
                     xml(&class),
-                    xml(&check.id)
+                    xml(check.id.as_str())
                 );
                 let mut body = check.message.clone();
                 for line in &check.details {
@@ -266,7 +267,7 @@ pub fn junit(reports: &[Report]) -> String {
                             suites,
                             ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                             xml(&check.message),
-                            xml(&check.id),
+                            xml(check.id.as_str()),
                             xml(&body)
                         );
                     }
@@ -329,9 +330,10 @@ mod tests {
                 manifest: None,
                 names: vec![],
                 checks: vec![
-                    Check::pass("elf.static", "static"),
-                    Check::fail("user.root", "runs as <root>\u{1}").remedy("USER 10001:10001"),
-                    Check::skip("run.smoke", "not asked"),
+                    Check::pass(CheckId::ElfStatic, "static"),
+                    Check::fail(CheckId::UserRoot, "runs as <root>\u{1}")
+                        .remedy("USER 10001:10001"),
+                    Check::skip(CheckId::RunSmoke, "not asked"),
                 ],
             }],
         };

@@ -6,9 +6,10 @@
 //! small `docker save`-style archive written from its config and layer blobs,
 //! and removed afterwards.
 
-use super::policy::RunPolicy;
 use super::report::Check;
 use super::source::{FoundImage, ImageSource, Opened};
+use crate::check_id::CheckId;
+use crate::config::RunPolicy;
 use crate::error::{Error, IoContext, Result};
 use crate::toolchain::Docker;
 use camino::Utf8PathBuf;
@@ -26,8 +27,11 @@ pub(crate) fn smoke_run(
 ) -> Check {
     match try_run(source, opened, image, policy) {
         Ok(check) => check,
-        Err(e) => Check::fail("run.smoke", format!("the image could not be run: {e}"))
-            .remedy("start the docker engine, or verify without --run"),
+        Err(e) => Check::fail(
+            CheckId::RunSmoke,
+            format!("the image could not be run: {e}"),
+        )
+        .remedy("start the docker engine, or verify without --run"),
     }
 }
 
@@ -42,7 +46,7 @@ fn try_run(
     let platform = image.platform();
     if engine != platform && !platform.starts_with(&format!("{engine}/")) {
         return Ok(Check::skip(
-            "run.smoke",
+            CheckId::RunSmoke,
             format!("a {platform} image cannot run on this {engine} engine"),
         ));
     }
@@ -82,7 +86,7 @@ fn try_run(
     }
     let Some(result) = outcome else {
         return Ok(Check::fail(
-            "run.smoke",
+            CheckId::RunSmoke,
             format!("`{shown}` did not end within {} s and was killed", timeout.as_secs()),
         )
         .remedy("give verify.run args that make the app exit (e.g. [\"--version\"]), or raise verify.run.timeout-seconds"));
@@ -101,7 +105,7 @@ fn try_run(
     let code = output.code;
     if code != Some(policy.expect_exit) {
         return Ok(Check::fail(
-            "run.smoke",
+            CheckId::RunSmoke,
             format!(
                 "`{shown}` exited with {}, {} expected",
                 code.map(|c| c.to_string()).unwrap_or("a signal".into()),
@@ -114,7 +118,7 @@ fn try_run(
     if let Some(expected) = &policy.expect_output {
         if !text.contains(expected.as_str()) {
             return Ok(Check::fail(
-                "run.smoke",
+                CheckId::RunSmoke,
                 format!(
                     "`{shown}` exited with {} but did not print `{expected}`",
                     policy.expect_exit
@@ -125,7 +129,7 @@ fn try_run(
         }
     }
     Ok(Check::pass(
-        "run.smoke",
+        CheckId::RunSmoke,
         format!(
             "`{shown}` exited with {}{}",
             policy.expect_exit,

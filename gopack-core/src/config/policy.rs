@@ -1,6 +1,7 @@
 //! The per-app verify policy, `[workspace.metadata.gopack.apps.verify]`:
 //! size and layer budgets, checks allowed to fail, and the smoke run of `--run`.
 
+use crate::check_id::CheckId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -19,13 +20,9 @@ pub struct Policy {
     /// The most layers an image may have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_layers: Option<usize>,
-    /// Check ids whose failures are only warnings for this app.
-    #[serde(
-        default,
-        deserialize_with = "check_ids",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub allow: Vec<String>,
+    /// Checks whose failures are only warnings for this app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<CheckId>,
     /// The smoke run of `verify --run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunPolicy>,
@@ -33,8 +30,8 @@ pub struct Policy {
 
 impl Policy {
     /// Whether a failure of `id` is allowed (turned into a warning).
-    pub fn allows(&self, id: &str) -> bool {
-        self.allow.iter().any(|a| a == id)
+    pub fn allows(&self, id: CheckId) -> bool {
+        self.allow.contains(&id)
     }
 }
 
@@ -69,48 +66,6 @@ impl Default for RunPolicy {
 
 fn default_timeout() -> u64 {
     30
-}
-
-/// Every check id, in report order.
-pub const CHECK_IDS: &[&str] = &[
-    "image.platforms",
-    "blobs.digest",
-    "layers.count",
-    "image.size",
-    "config.entrypoint",
-    "entrypoint.exists",
-    "entrypoint.permissions",
-    "elf.static",
-    "elf.machine",
-    "elf.stripped",
-    "go.buildinfo",
-    "go.cgo",
-    "go.platform",
-    "go.trimpath",
-    "go.revision",
-    "user.numeric",
-    "user.root",
-    "user.passwd",
-    "fs.shell",
-    "fs.setuid",
-    "fs.world-writable",
-    "certs.bundle",
-    "tz.zoneinfo",
-    "config.env",
-    "run.smoke",
-];
-
-fn check_ids<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let ids = Vec::<String>::deserialize(deserializer)?;
-    for id in &ids {
-        if !CHECK_IDS.contains(&id.as_str()) {
-            return Err(serde::de::Error::custom(format!(
-                "`{id}` is not a verify check; known checks: {}",
-                CHECK_IDS.join(", ")
-            )));
-        }
-    }
-    Ok(ids)
 }
 
 /// A size in bytes, written as a number or as text with a unit (`"20MiB"`, `"1.5 GB"`).
@@ -203,7 +158,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(policy.max_size, Some(ByteSize(20 << 20)));
-        assert!(policy.allows("go.trimpath"));
+        assert!(policy.allows(CheckId::GoTrimpath));
         assert_eq!(policy.run.unwrap().timeout_seconds, 30);
         let err = serde_json::from_value::<Policy>(json!({"allow": ["elf.staticc"]})).unwrap_err();
         assert!(err.to_string().contains("elf.static"), "{err}");

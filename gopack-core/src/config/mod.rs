@@ -4,6 +4,10 @@
 //! Every rejection names the manifest, the key (as a path such as
 //! `apps[1].platforms[0]`) and the fix.
 
+mod policy;
+
+pub use policy::{ByteSize, Policy, RunPolicy};
+
 use crate::error::{Error, Result};
 use crate::platform::Platform;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -96,7 +100,7 @@ pub struct AppConfig {
     pub labels: BTreeMap<String, String>,
     /// What `verify` allows and expects of this app's image.
     #[serde(default)]
-    pub verify: crate::verify::Policy,
+    pub verify: Policy,
     /// The engine `pack` uses for this app: `"oci"` (default, daemonless) or
     /// `"docker"` (the multi-stage Dockerfile, run by `docker build`).
     #[serde(default)]
