@@ -596,7 +596,7 @@ labels = { "com.example.team" = "core" }
         assert!(
             rendered == expected,
             "{name} changed; if that is intended, run with GOPACK_BLESS=1\n{}",
-            gopack_core::dockerfile::diff(&expected, &rendered)
+            gopack_core::engine::dockerfile::diff(&expected, &rendered)
         );
     }
 

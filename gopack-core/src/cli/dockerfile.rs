@@ -1,7 +1,7 @@
 //! `dockerfile`: print an app's multi-stage Dockerfile, or check a committed one.
 
 use super::{Common, Selection};
-use crate::dockerfile::{self, Options};
+use crate::engine::dockerfile::{self, Options};
 use crate::{Error, Result};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 use super::{Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
-use crate::registry::{Pusher, Target};
+use crate::publish::{self, Destination};
 use crate::verify::Report;
 use crate::{Error, Result};
 use std::process::ExitCode;
@@ -104,9 +104,19 @@ impl PackArgs {
                 });
             }
         }
+        let mut destinations = Vec::new();
+        if self.load {
+            destinations.push(Destination::Docker);
+        }
+        if let Some(prefix) = push_prefix {
+            destinations.push(Destination::Registry {
+                prefix,
+                insecure: self.insecure_registry,
+            });
+        }
         if self.load {
             for app in apps.iter().filter(|a| engine_of(a) == EngineKind::Oci) {
-                OciEngine::check_loadable(app)?;
+                publish::docker::check_loadable(app.name(), &app.platforms())?;
             }
         }
         for app in &apps {
@@ -128,13 +138,8 @@ impl PackArgs {
                     check_report(&report, packed.layout.as_str())?;
                 }
             }
-            if self.load {
-                engine.load(&packed)?;
-            }
-            if let Some(prefix) = &push_prefix {
-                let target = Target::new(prefix, app.name(), self.insecure_registry)?;
-                Pusher::connect(target, engine.cache(), &console)?
-                    .push(app.name(), &packed.image)?;
+            for destination in &destinations {
+                destination.publish(engine.cache(), &packed, &console)?;
             }
             println!(
                 "{}@{} {}",

@@ -1,5 +1,5 @@
 //! The docker engine: the idioms' multi-stage Dockerfile (see
-//! [`crate::dockerfile`]) run by `docker build`.
+//! [`crate::engine::dockerfile`]) run by `docker build`.
 //!
 //! The deps stage (builder image, packages, app user, base files, `go mod
 //! download`) is built once per deps key and tagged
@@ -15,7 +15,7 @@ use super::ImageMetadata;
 use crate::build::short;
 use crate::cache::KeyHasher;
 use crate::config::{App, Workspace};
-use crate::dockerfile::{self, Options, USER_ARGS};
+use crate::engine::dockerfile::{self, Options, USER_ARGS};
 use crate::error::{Error, IoContext, Result};
 use crate::fingerprint::local_replacements;
 use crate::platform::Platform;

@@ -2,6 +2,7 @@
 //! needs only `go`; both engines produce the same file tree.
 
 pub mod docker;
+pub mod dockerfile;
 mod metadata;
 pub mod oci;
 

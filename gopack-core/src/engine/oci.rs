@@ -9,16 +9,15 @@ use super::ImageMetadata;
 use crate::build::{short, Binary, Builder};
 use crate::cache::{Cache, KeyHasher};
 use crate::config::{App, Workspace};
-use crate::error::{Error, IoContext, Result};
-use crate::layer::{write_layer, LayerInfo};
-use crate::oci::{self, Blob, Image, PlatformImage, RunConfig};
-use crate::platform::Platform;
+use crate::error::{IoContext, Result};
+use crate::image::documents::media_type;
+use crate::image::layer::{write_layer, LayerInfo};
+use crate::image::rootfs::{self, Tree};
+use crate::image::{self, Blob, Image, PlatformImage, RunConfig};
+use crate::publish;
 use crate::report::{Event, Reporter};
-use crate::rootfs::{self, Tree};
-use crate::toolchain::Docker;
 use crate::verify::{Expectations, ImageSource, Report};
 use camino::Utf8PathBuf;
-use oci_spec::image::MediaType;
 
 /// An image made by [`OciEngine::pack`].
 #[derive(Debug, Clone)]
@@ -80,12 +79,8 @@ impl<'a> OciEngine<'a> {
             platforms.push(self.platform_image(app, binary, &base, &run, &metadata)?);
         }
         let index = if platforms.len() > 1 {
-            let bytes = oci::index_json(&platforms)?;
-            Some(oci::store_blob(
-                self.cache(),
-                &bytes,
-                MediaType::ImageIndex,
-            )?)
+            let bytes = image::index_json(&platforms);
+            Some(image::store_blob(self.cache(), &bytes, media_type::INDEX)?)
         } else {
             None
         };
@@ -102,8 +97,8 @@ impl<'a> OciEngine<'a> {
         let out = self.workspace.out_dir().join(app.name());
         let layout = out.join("oci");
         let archive = out.join(format!("{}.tar", app.name()));
-        oci::write_layout(self.cache(), &image, &layout)?;
-        oci::write_archive(
+        publish::layout::write(self.cache(), &image, &layout)?;
+        publish::archive::write(
             self.cache(),
             &image,
             image.docker_default(),
@@ -150,11 +145,11 @@ impl<'a> OciEngine<'a> {
         let layer_refs: Vec<(LayerInfo, &str)> =
             layers.iter().map(|(l, w)| (l.clone(), *w)).collect();
         let config_bytes =
-            oci::config_json(&binary.platform, run, &layer_refs, &metadata.created())?;
-        let config = oci::store_blob(self.cache(), &config_bytes, MediaType::ImageConfig)?;
+            image::config_json(&binary.platform, run, &layer_refs, &metadata.created());
+        let config = image::store_blob(self.cache(), &config_bytes, media_type::CONFIG)?;
         let layer_blobs = vec![base.1.clone(), app_layer.1];
-        let manifest_bytes = oci::manifest_json(&config, &layer_blobs)?;
-        let manifest = oci::store_blob(self.cache(), &manifest_bytes, MediaType::ImageManifest)?;
+        let manifest_bytes = image::manifest_json(&config, &layer_blobs);
+        let manifest = image::store_blob(self.cache(), &manifest_bytes, media_type::MANIFEST)?;
         Ok(PlatformImage {
             platform: binary.platform.clone(),
             manifest,
@@ -199,8 +194,11 @@ impl<'a> OciEngine<'a> {
             .into_inner()
             .map_err(|e| e.into_error())
             .at(self.cache().dir(), "write a layer in")?;
-        self.cache()
-            .commit("blobs", &oci::blob_key(&info.digest), temp.into_temp_path())?;
+        self.cache().commit(
+            "blobs",
+            image::digest::hex_of(&info.digest),
+            temp.into_temp_path(),
+        )?;
         let record = serde_json::to_vec(&info).expect("layer info serializes");
         self.cache().put("layers", &key, &record)?;
         self.report_layer(app, platform, role, &info, false);
@@ -211,7 +209,8 @@ impl<'a> OciEngine<'a> {
         let record = self.cache().get("layers", key)?;
         let info: LayerInfo = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
         // The record is trusted only with its blob.
-        self.cache().get("blobs", &oci::blob_key(&info.digest))?;
+        self.cache()
+            .get("blobs", image::digest::hex_of(&info.digest))?;
         Some(info)
     }
 
@@ -244,84 +243,13 @@ impl<'a> OciEngine<'a> {
         }
         Ok(Some(report))
     }
-
-    /// Checks, before anything is built, that `--load` can load `app`: the docker
-    /// engine answers and the app builds for the engine's platform.
-    pub fn check_loadable(app: &App) -> Result<()> {
-        let engine = docker_platform()?;
-        require_platform(app.name(), app.platforms().iter(), &engine)
-    }
-
-    /// Loads the image for the docker engine's platform into docker, tagged.
-    pub fn load(&self, packed: &Packed) -> Result<Vec<String>> {
-        let docker = Docker::find()?;
-        let engine = docker_platform()?;
-        let image = &packed.image;
-        require_platform(
-            &packed.app,
-            image.platforms.iter().map(|p| &p.platform),
-            &engine,
-        )?;
-        let chosen = image
-            .platforms
-            .iter()
-            .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
-            .expect("require_platform found it");
-        let archive = if chosen.platform == image.docker_default().platform {
-            packed.archive.clone()
-        } else {
-            let path = packed
-                .archive
-                .with_extension(format!("{}.tar", chosen.platform.slug()));
-            oci::write_archive(self.cache(), image, chosen, packed.metadata.epoch, &path)?;
-            path
-        };
-        docker
-            .cmd(["load", "--input", archive.as_str()])
-            .help("`docker load` failed: check that the engine is running and has disk space")
-            .stream(self.reporter)?;
-        let tags = packed.references();
-        self.reporter.report(Event::Loaded {
-            app: packed.app.clone(),
-            tags: tags.clone(),
-        });
-        Ok(tags)
-    }
-}
-
-/// The docker engine's platform.
-fn docker_platform() -> Result<Platform> {
-    Docker::find()?
-        .engine_platform()?
-        .parse()
-        .map_err(|e: crate::platform::PlatformError| Error::Invalid {
-            path: "docker engine".into(),
-            message: e.to_string(),
-            help: "gopack loads Linux images only".into(),
-        })
-}
-
-/// An error unless one of `platforms` runs on the engine's platform.
-fn require_platform<'p>(
-    app: &str,
-    mut platforms: impl Iterator<Item = &'p Platform>,
-    engine: &Platform,
-) -> Result<()> {
-    if platforms.any(|p| p.os == engine.os && p.arch == engine.arch) {
-        return Ok(());
-    }
-    Err(Error::Flag {
-        flag: "--load".into(),
-        message: format!("the docker engine runs {engine}, and {app} has no such image"),
-        help: format!("add \"{engine}\" to the app's platforms, or pass --platform {engine}"),
-    })
 }
 
 fn layer_blob(info: &LayerInfo) -> Blob {
     Blob {
         digest: info.digest.clone(),
         size: info.size,
-        media_type: MediaType::ImageLayerGzip,
+        media_type: media_type::LAYER_GZIP.into(),
     }
 }
 

@@ -164,10 +164,7 @@ fn load(docker: &Docker, opened: &Opened, image: &FoundImage, tag: &str) -> Resu
             let mut reader = opened.store.open_blob(blob)?;
             std::io::copy(&mut reader, &mut std::io::sink()).at(opened.store.at(blob), "read")?
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
+        let mut header = crate::image::tar::header(tar::EntryType::Regular, 0o644, 0, size);
         let reader = opened.store.open_blob(blob)?;
         builder
             .append_data(&mut header, name, reader)
@@ -186,10 +183,8 @@ fn load(docker: &Docker, opened: &Opened, image: &FoundImage, tag: &str) -> Resu
         "Layers": layers,
     }])
     .to_string();
-    let mut header = tar::Header::new_gnu();
-    header.set_size(manifest.len() as u64);
-    header.set_mode(0o644);
-    header.set_entry_type(tar::EntryType::Regular);
+    let mut header =
+        crate::image::tar::header(tar::EntryType::Regular, 0o644, 0, manifest.len() as u64);
     builder
         .append_data(&mut header, "manifest.json", manifest.as_bytes())
         .at(&path, "write")?;

@@ -7,9 +7,9 @@
 //! seeking into the tar, never by unpacking it.
 
 use crate::error::{Error, IoContext, Result};
+use crate::image::documents::{ImageConfig, Index, Manifest};
 use crate::toolchain::Docker;
 use camino::{Utf8Path, Utf8PathBuf};
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -263,7 +263,7 @@ pub(crate) struct FoundImage {
     /// The platform written in the index, if any.
     pub index_platform: Option<String>,
     /// The parsed config.
-    pub config: ImageConfiguration,
+    pub config: ImageConfig,
     /// The config's name in the store.
     pub config_name: String,
     /// The layers, base first.
@@ -277,8 +277,8 @@ pub(crate) struct FoundImage {
 impl FoundImage {
     /// `os/arch[/variant]` from the config.
     pub fn platform(&self) -> String {
-        let mut text = format!("{}/{}", self.config.os(), self.config.architecture());
-        if let Some(variant) = self.config.variant() {
+        let mut text = format!("{}/{}", self.config.os, self.config.architecture);
+        if let Some(variant) = &self.config.variant {
             if !variant.is_empty() {
                 text.push('/');
                 text.push_str(variant);
@@ -362,7 +362,7 @@ impl Opened {
             let mut found = Vec::new();
             let mut seen = BTreeSet::new();
             let bytes = self.store.read_small("index.json")?;
-            let index: ImageIndex = parse_json(&self.store, "index.json", &bytes)?;
+            let index: Index = parse_json(&self.store, "index.json", &bytes)?;
             self.walk_index(&index, &mut found, &mut seen, 0)?;
             found
         } else {
@@ -380,7 +380,7 @@ impl Opened {
 
     fn walk_index(
         &self,
-        index: &ImageIndex,
+        index: &Index,
         found: &mut Vec<FoundImage>,
         seen: &mut BTreeSet<String>,
         depth: usize,
@@ -392,17 +392,17 @@ impl Opened {
                 help: "an image index should point at manifests, or at most a few indexes".into(),
             });
         }
-        for descriptor in index.manifests() {
-            let annotations = descriptor.annotations().clone().unwrap_or_default();
+        for descriptor in &index.manifests {
+            let annotations = descriptor.annotations.clone().unwrap_or_default();
             if annotations
                 .get("vnd.docker.reference.type")
                 .is_some_and(|t| t == "attestation-manifest")
             {
                 continue;
             }
-            let platform = descriptor.platform().as_ref().map(|p| {
-                let mut text = format!("{}/{}", p.os(), p.architecture());
-                if let Some(v) = p.variant() {
+            let platform = descriptor.platform.as_ref().map(|p| {
+                let mut text = format!("{}/{}", p.os, p.architecture);
+                if let Some(v) = &p.variant {
                     text.push('/');
                     text.push_str(v);
                 }
@@ -411,7 +411,7 @@ impl Opened {
             if platform.as_deref() == Some("unknown/unknown") {
                 continue;
             }
-            let digest = descriptor.digest().to_string();
+            let digest = descriptor.digest.clone();
             let names: Vec<String> = annotations
                 .get("org.opencontainers.image.ref.name")
                 .or_else(|| annotations.get("io.containerd.image.name"))
@@ -433,17 +433,17 @@ impl Opened {
             check_blob(
                 &bytes,
                 &digest,
-                Some(descriptor.size()),
+                Some(descriptor.size),
                 "manifest",
                 &mut problems,
             );
             let value: serde_json::Value = parse_json(&self.store, &name, &bytes)?;
             if value.get("manifests").is_some() {
-                let nested: ImageIndex = parse_json(&self.store, &name, &bytes)?;
+                let nested: Index = parse_json(&self.store, &name, &bytes)?;
                 self.walk_index(&nested, found, seen, depth + 1)?;
                 continue;
             }
-            let manifest: ImageManifest = parse_json(&self.store, &name, &bytes)?;
+            let manifest: Manifest = parse_json(&self.store, &name, &bytes)?;
             let mut image = self.read_manifest(&manifest, problems)?;
             image.manifest_digest = Some(digest);
             image.names = names;
@@ -453,38 +453,34 @@ impl Opened {
         Ok(())
     }
 
-    fn read_manifest(
-        &self,
-        manifest: &ImageManifest,
-        mut problems: Vec<String>,
-    ) -> Result<FoundImage> {
-        let config_digest = manifest.config().digest().to_string();
+    fn read_manifest(&self, manifest: &Manifest, mut problems: Vec<String>) -> Result<FoundImage> {
+        let config_digest = manifest.config.digest.clone();
         let config_name = blob_name(&config_digest);
         let bytes = self.store.read_small(&config_name)?;
         check_blob(
             &bytes,
             &config_digest,
-            Some(manifest.config().size()),
+            Some(manifest.config.size),
             "config",
             &mut problems,
         );
-        let config: ImageConfiguration = parse_json(&self.store, &config_name, &bytes)?;
-        let diff_ids = config.rootfs().diff_ids().clone();
+        let config: ImageConfig = parse_json(&self.store, &config_name, &bytes)?;
+        let diff_ids = config.rootfs.diff_ids.clone();
         let layers = manifest
-            .layers()
+            .layers
             .iter()
             .enumerate()
             .map(|(i, layer)| LayerRef {
-                name: blob_name(layer.digest().as_ref()),
-                digest: Some(layer.digest().to_string()),
-                size: Some(layer.size()),
+                name: blob_name(&layer.digest),
+                digest: Some(layer.digest.clone()),
+                size: Some(layer.size),
                 diff_id: diff_ids.get(i).cloned(),
             })
             .collect();
-        if manifest.layers().len() != diff_ids.len() {
+        if manifest.layers.len() != diff_ids.len() {
             problems.push(format!(
                 "the manifest lists {} layers but the config's rootfs has {} diff_ids",
-                manifest.layers().len(),
+                manifest.layers.len(),
                 diff_ids.len()
             ));
         }
@@ -519,8 +515,8 @@ impl Opened {
             if let Some(digest) = digest_in_name(&entry.config) {
                 check_blob(&bytes, &digest, None, "config", &mut problems);
             }
-            let config: ImageConfiguration = parse_json(&self.store, &entry.config, &bytes)?;
-            let diff_ids = config.rootfs().diff_ids().clone();
+            let config: ImageConfig = parse_json(&self.store, &entry.config, &bytes)?;
+            let diff_ids = config.rootfs.diff_ids.clone();
             if entry.layers.len() != diff_ids.len() {
                 problems.push(format!(
                     "manifest.json lists {} layers but the config's rootfs has {} diff_ids",

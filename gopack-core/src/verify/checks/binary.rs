@@ -142,7 +142,7 @@ pub(super) fn static_check(
 }
 
 pub(super) fn machine_check(path: &str, facts: &ElfFacts, image: &FoundImage) -> Check {
-    let arch = image.config.architecture().to_string();
+    let arch = image.config.architecture.clone();
     let platform = image.platform();
     match elf::machine_for_arch(&arch) {
         None => Check::warn(
@@ -259,8 +259,8 @@ pub(super) fn go_checks(
             "CGO_ENABLED is not recorded in the build info",
         ),
     });
-    let os = image.config.os().to_string();
-    let arch = image.config.architecture().to_string();
+    let os = image.config.os.clone();
+    let arch = image.config.architecture.clone();
     checks.push(match (info.setting("GOOS"), info.setting("GOARCH")) {
         (Some(goos), Some(goarch)) if goos == os && goarch == arch => {
             let mut text = format!("GOOS={goos} GOARCH={goarch}");
@@ -289,11 +289,10 @@ pub(super) fn go_checks(
     });
     let label = image
         .config
-        .config()
+        .config
         .as_ref()
-        .and_then(|c| c.labels().as_ref())
-        .and_then(|l| l.get("org.opencontainers.image.revision"))
-        .cloned();
+        .and_then(|c| c.label("org.opencontainers.image.revision"))
+        .map(str::to_string);
     let revision = info.setting("vcs.revision");
     checks.push(match (revision, label) {
         (Some(revision), Some(label)) => {

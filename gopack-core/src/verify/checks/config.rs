@@ -2,15 +2,16 @@
 //! binary, and an environment that fixes no time zone or locale unasked.
 
 use super::{Check, CheckId, Expectations, LOCALE_VARS, SHELLS};
+use crate::image::documents::RunSettings;
 use crate::verify::report::Status;
 
 pub(super) fn entrypoint_config_check(
-    config: &oci_spec::image::Config,
+    config: &RunSettings,
     program: &Option<String>,
     expect: &Expectations,
 ) -> Check {
-    let entrypoint = config.entrypoint().clone().unwrap_or_default();
-    let cmd = config.cmd().clone().unwrap_or_default();
+    let entrypoint = config.entrypoint.clone().unwrap_or_default();
+    let cmd = config.cmd.clone().unwrap_or_default();
     let Some(program) = program else {
         return Check::fail(
             CheckId::ConfigEntrypoint,

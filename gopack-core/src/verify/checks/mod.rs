@@ -20,6 +20,7 @@ use super::source::{FoundImage, Opened};
 use super::Expectations;
 use crate::check_id::CheckId;
 use crate::config::ByteSize;
+use crate::image::documents::RunSettings;
 use std::collections::BTreeSet;
 
 /// Where Go (and most distributions) look for the CA bundle first.
@@ -49,8 +50,8 @@ pub(crate) fn check_image(
 ) -> Vec<Check> {
     let mut checks = Vec::new();
     let strict = expect.app.is_some();
-    let config = image.config.config().clone().unwrap_or_default();
-    let env: Vec<String> = config.env().clone().unwrap_or_default();
+    let config = image.config.config.clone().unwrap_or_default();
+    let env: Vec<String> = config.env().to_vec();
     let program = entrypoint_program(&config);
 
     let mut wanted: BTreeSet<String> = ["/etc/passwd", "/etc/group", "/etc/timezone", CA_BUNDLE]
@@ -218,12 +219,12 @@ fn file_text(
 }
 
 /// The program the container starts: Entrypoint's first word, else Cmd's.
-fn entrypoint_program(config: &oci_spec::image::Config) -> Option<String> {
+fn entrypoint_program(config: &RunSettings) -> Option<String> {
     config
-        .entrypoint()
+        .entrypoint
         .as_ref()
         .filter(|e| !e.is_empty())
-        .or(config.cmd().as_ref())
+        .or(config.cmd.as_ref())
         .and_then(|words| words.first().cloned())
 }
 

@@ -2,6 +2,7 @@
 //! in the image's /etc/passwd and /etc/group.
 
 use super::{Check, CheckId, Expectations, RunUser};
+use crate::image::documents::RunSettings;
 
 /// `name:x:uid:gid:...` lines: (name, uid, gid).
 pub(super) fn passwd_entries(text: &str) -> Vec<(String, u32, u32)> {
@@ -30,12 +31,12 @@ pub(super) fn group_entries(text: &str) -> Vec<(String, u32)> {
 }
 
 pub(super) fn user_checks(
-    config: &oci_spec::image::Config,
+    config: &RunSettings,
     passwd: Option<&str>,
     group: Option<&str>,
     expect: &Expectations,
 ) -> (Vec<Check>, RunUser) {
-    let text = config.user().clone().unwrap_or_default();
+    let text = config.user.clone().unwrap_or_default();
     let users = passwd.map(passwd_entries).unwrap_or_default();
     let groups = group.map(group_entries).unwrap_or_default();
     let (user_part, group_part) = match text.split_once(':') {

@@ -5,8 +5,9 @@
 //! 0 with no user or group names, explicit modes, no host metadata, and a
 //! gzip header with no timestamp and no file name.
 
+use super::rootfs::{Content, Entry, Tree};
+use super::tar::header;
 use crate::error::{IoContext, Result};
-use crate::rootfs::{Content, Tree};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
@@ -42,7 +43,7 @@ impl<W: Write> HashingWriter<W> {
 
     /// The inner writer, the `sha256:<hex>` digest and the byte count.
     pub fn finish(self) -> (W, String, u64) {
-        let digest = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        let digest = super::digest::from_hash(&self.hasher.finalize());
         (self.inner, digest, self.written)
     }
 }
@@ -88,22 +89,7 @@ fn finish_gzip<W: Write>(gzip: GzEncoder<W>) -> io::Result<W> {
     gzip.finish()
 }
 
-fn header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(kind);
-    header.set_mode(mode);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(mtime);
-    header.set_size(size);
-    header
-}
-
-fn append<W: Write>(
-    builder: &mut tar::Builder<W>,
-    entry: &crate::rootfs::Entry,
-    mtime: u64,
-) -> io::Result<()> {
+fn append<W: Write>(builder: &mut tar::Builder<W>, entry: &Entry, mtime: u64) -> io::Result<()> {
     match &entry.content {
         Content::Dir => {
             let mut header = header(tar::EntryType::Directory, entry.mode, mtime, 0);

@@ -11,8 +11,8 @@
 use crate::build::BuildFlags;
 use crate::config::{App, Tzdata};
 use crate::error::{Error, IoContext, Result};
+use crate::image::rootfs::{self, CA_BUNDLE_PATH, ZONEINFO_PATH};
 use crate::platform::Platform;
-use crate::rootfs::{self, CA_BUNDLE_PATH, ZONEINFO_PATH};
 use camino::Utf8Path;
 use std::fmt::Write as _;
 

@@ -8,7 +8,7 @@
 
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, Result};
-use crate::oci::{blob_key, Blob, Image};
+use crate::image::{Blob, Image};
 use crate::report::{Event, Reporter};
 use base64::Engine as _;
 use std::io::Read;
@@ -232,7 +232,7 @@ impl<'a> Pusher<'a> {
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let put = format!("{location}{separator}digest={}", blob.digest);
-        let path = self.cache.entry_path("blobs", &blob_key(&blob.digest));
+        let path = self.cache.entry_path("blobs", blob.key());
         let file = std::fs::File::open(&path).at(&path, "read")?;
         let response = self
             .auth(self.agent.put(&put))
@@ -244,7 +244,7 @@ impl<'a> Pusher<'a> {
 
     fn push_manifest(&self, blob: &Blob, reference: &str) -> Result<()> {
         let url = self.target.url(&format!("manifests/{reference}"));
-        let path = self.cache.entry_path("blobs", &blob_key(&blob.digest));
+        let path = self.cache.entry_path("blobs", blob.key());
         let bytes = std::fs::read(&path).at(&path, "read")?;
         let response = self
             .auth(self.agent.put(&url))

@@ -1,0 +1,81 @@
+//! `docker load` of a packed image: the platform the local engine runs, from
+//! the archive (or an archive written for that platform), tagged.
+
+use crate::cache::Cache;
+use crate::engine::Packed;
+use crate::error::{Error, Result};
+use crate::platform::Platform;
+use crate::report::{Event, Reporter};
+use crate::toolchain::Docker;
+
+/// Checks, before anything is built, that an app with `platforms` can be
+/// loaded: the docker engine answers and one of them runs on it.
+pub fn check_loadable(app: &str, platforms: &[Platform]) -> Result<()> {
+    let engine = engine_platform()?;
+    require_platform(app, platforms.iter(), &engine)
+}
+
+/// Loads the image for the docker engine's platform into docker, tagged;
+/// returns the `name:tag` references.
+pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<Vec<String>> {
+    let docker = Docker::find()?;
+    let engine = engine_platform()?;
+    let image = &packed.image;
+    require_platform(
+        &packed.app,
+        image.platforms.iter().map(|p| &p.platform),
+        &engine,
+    )?;
+    let chosen = image
+        .platforms
+        .iter()
+        .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
+        .expect("require_platform found it");
+    let archive = if chosen.platform == image.docker_default().platform {
+        packed.archive.clone()
+    } else {
+        let path = packed
+            .archive
+            .with_extension(format!("{}.tar", chosen.platform.slug()));
+        super::archive::write(cache, image, chosen, packed.metadata.epoch, &path)?;
+        path
+    };
+    docker
+        .cmd(["load", "--input", archive.as_str()])
+        .help("`docker load` failed: check that the engine is running and has disk space")
+        .stream(reporter)?;
+    let tags = packed.references();
+    reporter.report(Event::Loaded {
+        app: packed.app.clone(),
+        tags: tags.clone(),
+    });
+    Ok(tags)
+}
+
+/// The docker engine's platform.
+fn engine_platform() -> Result<Platform> {
+    Docker::find()?
+        .engine_platform()?
+        .parse()
+        .map_err(|e: crate::platform::PlatformError| Error::Invalid {
+            path: "docker engine".into(),
+            message: e.to_string(),
+            help: "gopack loads Linux images only".into(),
+        })
+}
+
+/// An error unless one of `platforms` runs on the engine's platform.
+fn require_platform<'p>(
+    app: &str,
+    mut platforms: impl Iterator<Item = &'p Platform>,
+    engine: &Platform,
+) -> Result<()> {
+    if platforms.any(|p| p.os == engine.os && p.arch == engine.arch) {
+        return Ok(());
+    }
+    Err(Error::Flag {
+        flag: "--load".into(),
+        message: format!("the docker engine runs {engine}, and {app} has no such image"),
+        help: format!("add \"{engine}\" to the app's platforms, or pass --platform {engine}"),
+    })
+}

@@ -1,0 +1,69 @@
+//! The OCI image layout folder (`<target>/gopack/<app>/oci`): `oci-layout`,
+//! `index.json` naming the image once per tag, and every blob by digest.
+
+use crate::cache::Cache;
+use crate::error::{IoContext, Result};
+use crate::image::documents::{canonical_json, Descriptor, Index};
+use crate::image::{cached_blob, Image, REF_NAME};
+use camino::Utf8Path;
+use std::collections::BTreeMap;
+
+/// The `oci-layout` file.
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The layout's `index.json`: the image once per tag, named by `ref.name`.
+pub(crate) fn index_json(image: &Image) -> Vec<u8> {
+    let top = image.top();
+    let platform = image
+        .index
+        .is_none()
+        .then(|| (&image.platforms[0].platform).into());
+    let manifests = image
+        .tags
+        .iter()
+        .map(|tag| Descriptor {
+            annotations: Some(BTreeMap::from([(REF_NAME.to_string(), tag.clone())])),
+            platform: platform.clone(),
+            ..top.descriptor()
+        })
+        .collect();
+    canonical_json(&Index::new(manifests))
+}
+
+/// Writes the OCI image layout folder at `dir`, replacing what was there.
+/// The new layout is built next to it and renamed into place.
+pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
+    let parent = dir.parent().expect("layout folders have a parent");
+    std::fs::create_dir_all(parent).at(parent, "create")?;
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-layout-")
+        .tempdir_in(parent)
+        .at(parent, "create a temporary folder in")?;
+    let root = Utf8Path::from_path(temp.path()).expect("temp paths under a UTF-8 folder are UTF-8");
+    let blobs = root.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).at(&blobs, "create")?;
+    for blob in image.blobs() {
+        let source = cached_blob(cache, blob)?;
+        let target = blobs.join(blob.key());
+        // Blobs are immutable and named by content: a hard link is a safe copy.
+        if std::fs::hard_link(&source, &target).is_err() {
+            std::fs::copy(&source, &target).at(&target, "copy a blob to")?;
+        }
+    }
+    write_file(&root.join("oci-layout"), OCI_LAYOUT)?;
+    write_file(&root.join("index.json"), &index_json(image))?;
+    let old = parent.join(format!(".tmp-old-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::rename(dir, &old).at(dir, "move aside the old layout")?;
+    }
+    let kept = temp.keep();
+    std::fs::rename(&kept, dir).at(dir, "put the new layout in place at")?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old, "remove the old layout")?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).at(path, "write")
+}
