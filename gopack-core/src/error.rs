@@ -67,8 +67,11 @@ pub enum Error {
     },
 
     /// Reading the workspace with `cargo metadata` failed.
-    #[error("could not read the cargo workspace: {0}\nhelp: run gopack from inside a cargo workspace, or pass --manifest-path")]
-    Metadata(#[from] cargo_metadata::Error),
+    #[error("could not read the cargo workspace: {message}\nhelp: run gopack from inside a cargo workspace, or pass --manifest-path")]
+    Metadata {
+        /// What `cargo metadata` said.
+        message: String,
+    },
 }
 
 /// Shows a child's output between fences so it stands apart from gopack's words.

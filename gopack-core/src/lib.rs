@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod image;
+pub mod plan;
 pub mod platform;
 pub mod process;
 pub mod publish;

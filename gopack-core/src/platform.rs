@@ -59,22 +59,6 @@ impl Platform {
     pub fn slug(&self) -> String {
         self.to_string().replace('/', "_")
     }
-
-    /// The ELF machine name the binary must have, as `readelf` prints it.
-    pub fn elf_machine(&self) -> &'static str {
-        match self.arch.as_str() {
-            "amd64" => "x86-64",
-            "arm64" => "AArch64",
-            "arm" => "ARM",
-            "386" => "Intel 80386",
-            "ppc64le" => "PowerPC64",
-            "s390x" => "IBM S/390",
-            "riscv64" => "RISC-V",
-            "mips64le" => "MIPS",
-            "loong64" => "LoongArch",
-            _ => "unknown",
-        }
-    }
 }
 
 impl fmt::Display for Platform {

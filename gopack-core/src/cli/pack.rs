@@ -1,9 +1,11 @@
-//! `pack`: build and pack the selected apps into images.
+//! `pack`: build and pack the selected apps into images. The run is planned
+//! and checked first ([`crate::plan::Plan`]); then each app's engine makes
+//! the image and the publishers send it where the plan says.
 
 use super::{Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
-use crate::publish::{self, Destination};
+use crate::plan::{PackOptions, Plan};
 use crate::verify::Report;
 use crate::{Error, Result};
 use std::process::ExitCode;
@@ -34,6 +36,10 @@ pub struct PackArgs {
     /// Skip `verify` of the packed image.
     #[arg(long)]
     pub no_verify: bool,
+    /// Print what the run would do (engine, platforms, version, tags, outputs,
+    /// destinations) and stop; with --json, as one JSON document.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -55,98 +61,68 @@ impl PackArgs {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
         let console = self.common.console();
-        let engine_of = |app: &crate::config::App| self.engine.unwrap_or(app.config.engine);
-        let docker_engine = if apps.iter().any(|a| engine_of(a) == EngineKind::Docker) {
+        let options = PackOptions {
+            engine: self.engine,
+            load: self.load,
+            push: self.push,
+            registry: self.registry.clone(),
+            insecure_registry: self.insecure_registry,
+            no_verify: self.no_verify,
+            docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
+        };
+        let plan = Plan::pack(&workspace, &apps, &options)?;
+        if self.dry_run {
+            if self.common.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).expect("plans serialize")
+                );
+            } else {
+                print!("{}", plan.text());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let docker_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Docker) {
             let options = DockerOptions {
                 build_args: self.docker.build_args.clone(),
                 builder: self.docker.builder.clone(),
             };
             Some(DockerEngine::new(&workspace, options, &console)?)
         } else {
-            if !self.docker.build_args.is_empty() || self.docker.builder.is_some() {
-                return Err(Error::Flag {
-                    flag: "--build-arg/--builder".into(),
-                    message: "only the docker engine takes them".into(),
-                    help: "add --engine docker, or set engine = \"docker\" in the app's config"
-                        .into(),
-                });
-            }
             None
         };
         // The docker engine needs no host `go`: find it only for the oci engine.
-        let oci_engine = if apps.iter().any(|a| engine_of(a) == EngineKind::Oci) {
+        let oci_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Oci) {
             Some(OciEngine::new(&workspace, &console)?)
         } else {
             None
         };
-        // Options that cannot work are refused before anything is built.
-        let push_prefix = if self.push {
-            Some(
-                self.registry
-                    .clone()
-                    .or_else(|| workspace.config.registry.clone())
-                    .ok_or_else(|| Error::Flag {
-                        flag: "--push".into(),
-                        message: "no registry to push to".into(),
-                        help: "pass --registry HOST/PATH, or set `registry` in [workspace.metadata.gopack]"
-                            .into(),
-                    })?,
-            )
-        } else {
-            None
-        };
-        if let Some(app) = apps.iter().find(|a| engine_of(a) == EngineKind::Docker) {
-            if self.push {
-                return Err(Error::Flag {
-                    flag: "--push".into(),
-                    message: format!("{} uses the docker engine, whose images live in the engine", app.name()),
-                    help: "push them with `docker push`, or pack with --engine oci, which pushes without a daemon".into(),
-                });
-            }
-        }
-        let mut destinations = Vec::new();
-        if self.load {
-            destinations.push(Destination::Docker);
-        }
-        if let Some(prefix) = push_prefix {
-            destinations.push(Destination::Registry {
-                prefix,
-                insecure: self.insecure_registry,
-            });
-        }
-        if self.load {
-            for app in apps.iter().filter(|a| engine_of(a) == EngineKind::Oci) {
-                publish::docker::check_loadable(app.name(), &app.platforms())?;
-            }
-        }
-        for app in &apps {
-            let engine = match (&oci_engine, &docker_engine) {
-                (Some(engine), _) if engine_of(app) == EngineKind::Oci => engine,
-                (_, Some(docker)) => {
-                    // The image is built inside the engine: --load has nothing left to do.
+        for (app, step) in apps.iter().zip(&plan.apps) {
+            match (step.engine, &oci_engine, &docker_engine) {
+                (EngineKind::Docker, _, Some(docker)) => {
                     let packed = docker.pack(app)?;
                     check_report(&packed.report, &format!("docker:{}", packed.references[0]))?;
                     println!("{} {}", packed.references.join(" "), packed.image_id);
-                    continue;
                 }
-                (None, None) => continue,
-                (Some(engine), None) => engine,
-            };
-            let packed = engine.pack(app)?;
-            if !self.no_verify {
-                if let Some(report) = engine.verify(app, &packed)? {
-                    check_report(&report, packed.layout.as_str())?;
+                (EngineKind::Oci, Some(engine), _) => {
+                    let packed = engine.pack_with(app, step.metadata.clone())?;
+                    if step.verify {
+                        if let Some(report) = engine.verify(app, &packed)? {
+                            check_report(&report, packed.layout.as_str())?;
+                        }
+                    }
+                    for destination in &step.destinations {
+                        destination.publish(engine.cache(), &packed, &console)?;
+                    }
+                    println!(
+                        "{}@{} {}",
+                        packed.app,
+                        packed.image.digest(),
+                        packed.archive
+                    );
                 }
+                _ => unreachable!("an engine was made for every engine the plan uses"),
             }
-            for destination in &destinations {
-                destination.publish(engine.cache(), &packed, &console)?;
-            }
-            println!(
-                "{}@{} {}",
-                packed.app,
-                packed.image.digest(),
-                packed.archive
-            );
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -132,6 +132,15 @@ pub enum EngineKind {
     Docker,
 }
 
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EngineKind::Oci => "oci",
+            EngineKind::Docker => "docker",
+        })
+    }
+}
+
 /// `tzdata = true | false | "embed"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -279,7 +288,9 @@ impl Workspace {
         if let Some(path) = manifest_path {
             cmd.manifest_path(path);
         }
-        let metadata = cmd.exec()?;
+        let metadata = cmd.exec().map_err(|e| Error::Metadata {
+            message: e.to_string(),
+        })?;
         let root = metadata.workspace_root.clone();
         let manifest = root.join("Cargo.toml");
         let value = metadata

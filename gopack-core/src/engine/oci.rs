@@ -69,8 +69,12 @@ impl<'a> OciEngine<'a> {
 
     /// Builds and packs `app`.
     pub fn pack(&self, app: &App) -> Result<Packed> {
+        self.pack_with(app, ImageMetadata::read(app, &self.workspace.root))
+    }
+
+    /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
+    pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
         let binaries = self.builder.build(app)?;
-        let metadata = ImageMetadata::read(app, &self.workspace.root);
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
         let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
         let run = run_config(app, &metadata);
@@ -84,13 +88,9 @@ impl<'a> OciEngine<'a> {
         } else {
             None
         };
-        let mut tags = vec![metadata.tag.clone()];
-        if metadata.tag != "latest" {
-            tags.push("latest".into());
-        }
         let image = Image {
             name: app.name().to_string(),
-            tags,
+            tags: crate::plan::tags(&metadata.tag),
             platforms,
             index,
         };

@@ -9,6 +9,8 @@ use goblin::elf::{header, program_header, Elf};
 pub struct ElfFacts {
     /// `e_machine`.
     pub machine: u16,
+    /// Byte order (`EI_DATA`): little-endian or not.
+    pub little_endian: bool,
     /// `ET_EXEC`, `ET_DYN`, ...
     pub kind: u16,
     /// `PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`.
@@ -36,6 +38,7 @@ impl ElfFacts {
             .collect();
         Ok(ElfFacts {
             machine: elf.header.e_machine,
+            little_endian: elf.little_endian,
             kind: elf.header.e_type,
             interpreter: elf.interpreter.map(String::from),
             needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
@@ -65,37 +68,43 @@ impl ElfFacts {
     }
 }
 
-/// The ELF machine a GOARCH runs, and how to name it.
-pub fn machine_for_arch(arch: &str) -> Option<u16> {
-    Some(match arch {
-        "amd64" => header::EM_X86_64,
-        "arm64" => header::EM_AARCH64,
-        "arm" => header::EM_ARM,
-        "386" => header::EM_386,
-        "ppc64le" | "ppc64" => header::EM_PPC64,
-        "s390x" => header::EM_S390,
-        "riscv64" => header::EM_RISCV,
-        "mips64le" | "mips64" => header::EM_MIPS,
-        "loong64" => 258,
-        _ => return None,
-    })
+/// Every architecture gopack knows: GOARCH, ELF machine, byte order
+/// (little-endian?), and the machine's name as `readelf` prints it. The one
+/// table for these facts.
+const ARCHES: &[(&str, u16, bool, &str)] = &[
+    ("amd64", header::EM_X86_64, true, "x86-64"),
+    ("arm64", header::EM_AARCH64, true, "AArch64"),
+    ("arm", header::EM_ARM, true, "ARM"),
+    ("386", header::EM_386, true, "Intel 80386"),
+    ("ppc64le", header::EM_PPC64, true, "PowerPC64"),
+    ("ppc64", header::EM_PPC64, false, "PowerPC64"),
+    ("s390x", header::EM_S390, false, "IBM S/390"),
+    ("riscv64", header::EM_RISCV, true, "RISC-V"),
+    ("mips64le", header::EM_MIPS, true, "MIPS"),
+    ("mips64", header::EM_MIPS, false, "MIPS"),
+    ("loong64", header::EM_LOONGARCH, true, "LoongArch"),
+];
+
+/// The ELF machine and byte order (little-endian?) a GOARCH runs.
+pub fn machine_for_arch(arch: &str) -> Option<(u16, bool)> {
+    ARCHES
+        .iter()
+        .find(|a| a.0 == arch)
+        .map(|&(_, machine, little, _)| (machine, little))
 }
 
-/// A machine as a person reads it: `x86-64 (amd64)`.
-pub fn machine_name(machine: u16) -> String {
-    let (name, arch) = match machine {
-        header::EM_X86_64 => ("x86-64", "amd64"),
-        header::EM_AARCH64 => ("AArch64", "arm64"),
-        header::EM_ARM => ("ARM", "arm"),
-        header::EM_386 => ("Intel 80386", "386"),
-        header::EM_PPC64 => ("PowerPC64", "ppc64le"),
-        header::EM_S390 => ("IBM S/390", "s390x"),
-        header::EM_RISCV => ("RISC-V", "riscv64"),
-        header::EM_MIPS => ("MIPS", "mips64le"),
-        258 => ("LoongArch", "loong64"),
-        _ => return format!("ELF machine {machine}"),
-    };
-    format!("{name} ({arch})")
+/// A machine and byte order as a person reads them: `x86-64 (amd64)`.
+pub fn machine_name(machine: u16, little_endian: bool) -> String {
+    match ARCHES
+        .iter()
+        .find(|a| a.1 == machine && a.2 == little_endian)
+    {
+        Some((arch, _, _, name)) => format!("{name} ({arch})"),
+        None => format!(
+            "ELF machine {machine}, {}-endian",
+            if little_endian { "little" } else { "big" }
+        ),
+    }
 }
 
 /// Maps a virtual address to a file offset through the `PT_LOAD` segments.
@@ -109,18 +118,7 @@ pub(crate) fn file_offset(elf: &Elf<'_>, address: u64) -> Option<usize> {
 
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut start = 0;
-    while let Some(pos) = haystack[start..].iter().position(|&b| b == first) {
-        let at = start + pos;
-        if haystack[at + 1..].starts_with(rest) {
-            return true;
-        }
-        start = at + 1;
-    }
-    false
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// The folders a dynamic loader searches for `machine`, after the binary's own paths.
@@ -163,8 +161,10 @@ mod tests {
         let facts = ElfFacts::parse(&bytes).unwrap();
         assert_eq!(
             machine_for_arch(crate::platform::Platform::host().arch.as_str()),
-            Some(facts.machine)
+            Some((facts.machine, facts.little_endian))
         );
+        assert_eq!(machine_name(header::EM_PPC64, false), "PowerPC64 (ppc64)");
+        assert_eq!(machine_name(header::EM_PPC64, true), "PowerPC64 (ppc64le)");
         assert!(ElfFacts::parse(b"#!/bin/sh\n").is_err());
     }
 }

@@ -144,21 +144,21 @@ pub(super) fn static_check(
 pub(super) fn machine_check(path: &str, facts: &ElfFacts, image: &FoundImage) -> Check {
     let arch = image.config.architecture.clone();
     let platform = image.platform();
+    let found = elf::machine_name(facts.machine, facts.little_endian);
     match elf::machine_for_arch(&arch) {
         None => Check::warn(
             CheckId::ElfMachine,
-            format!("{path} is {}; the image's architecture `{arch}` is not one gopack knows", elf::machine_name(facts.machine)),
+            format!("{path} is {found}; the image's architecture `{arch}` is not one gopack knows"),
         ),
-        Some(machine) if machine == facts.machine => Check::pass(
+        Some(wanted) if wanted == (facts.machine, facts.little_endian) => Check::pass(
             CheckId::ElfMachine,
-            format!("{path} is {}, as {platform} needs", elf::machine_name(facts.machine)),
+            format!("{path} is {found}, as {platform} needs"),
         ),
-        Some(machine) => Check::fail(
+        Some((machine, little)) => Check::fail(
             CheckId::ElfMachine,
             format!(
-                "{path} is {} but the image is {platform} ({}): it would fail with `exec format error`",
-                elf::machine_name(facts.machine),
-                elf::machine_name(machine)
+                "{path} is {found} but the image is {platform} ({}): it would fail with `exec format error`",
+                elf::machine_name(machine, little)
             ),
         )
         .remedy(format!("build the binary with GOOS=linux GOARCH={arch} for this platform (gopack sets them from `platforms`)")),

@@ -4,6 +4,7 @@
 use super::super::elf;
 use super::super::layers::{FileBytes, Kind, Node, Tree};
 use super::{Check, CheckId, Expectations, CA_BUNDLE};
+use base64::Engine as _;
 
 /// Counts PEM `CERTIFICATE` blocks whose body decodes to DER; returns (good, bad).
 pub(super) fn count_certificates(text: &str) -> (usize, usize) {
@@ -15,8 +16,8 @@ pub(super) fn count_certificates(text: &str) -> (usize, usize) {
             body = Some(String::new());
         } else if line == "-----END CERTIFICATE-----" {
             if let Some(b) = body.take() {
-                match base64_decode(&b) {
-                    Some(der) if der_sequence_ok(&der) => good += 1,
+                match base64::engine::general_purpose::STANDARD.decode(&b) {
+                    Ok(der) if der_sequence_ok(&der) => good += 1,
                     _ => bad += 1,
                 }
             }
@@ -25,32 +26,6 @@ pub(super) fn count_certificates(text: &str) -> (usize, usize) {
         }
     }
     (good, bad)
-}
-
-pub(super) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// A DER SEQUENCE whose length covers exactly the bytes given.

@@ -1,0 +1,187 @@
+//! What a `pack` run will do, decided and validated before anything runs:
+//! per app, the engine, platforms, version and tags, the outputs and the
+//! destinations. Options that cannot work together are refused here, so a run
+//! never fails half-way for a reason it could have known at the start.
+//! `pack --dry-run` prints the plan and stops.
+
+use crate::config::{App, EngineKind, Workspace};
+use crate::engine::ImageMetadata;
+use crate::error::{Error, Result};
+use crate::publish::{self, Destination};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// What `pack` was asked, besides the apps.
+#[derive(Debug, Clone, Default)]
+pub struct PackOptions {
+    /// `--engine`: overrides each app's `engine`.
+    pub engine: Option<EngineKind>,
+    /// `--load`.
+    pub load: bool,
+    /// `--push`.
+    pub push: bool,
+    /// `--registry`: overrides the config's `registry`.
+    pub registry: Option<String>,
+    /// `--insecure-registry`.
+    pub insecure_registry: bool,
+    /// `--no-verify`.
+    pub no_verify: bool,
+    /// Whether docker-engine-only flags (`--build-arg`, `--builder`) were given.
+    pub docker_flags: bool,
+}
+
+/// One app's part of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppPlan {
+    /// The app's name.
+    pub app: String,
+    /// `oci` or `docker`.
+    pub engine: EngineKind,
+    /// `os/arch[/variant]`.
+    pub platforms: Vec<String>,
+    /// The version stamped into the binary and the image.
+    pub version: String,
+    /// The image's tags.
+    pub tags: Vec<String>,
+    /// The OCI layout folder (oci engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// The archive (oci engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Whether the packed image is verified before it is published.
+    pub verify: bool,
+    /// Where the image goes besides its layout and archive.
+    #[serde(skip)]
+    pub destinations: Vec<Destination>,
+    /// The version, revision and date the image records.
+    #[serde(skip)]
+    pub metadata: ImageMetadata,
+    /// The destinations, described.
+    #[serde(rename = "destinations")]
+    pub destination_names: Vec<String>,
+}
+
+/// Everything a `pack` run will do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// One entry per selected app, in order.
+    pub apps: Vec<AppPlan>,
+}
+
+impl Plan {
+    /// Decides what packing `apps` with `options` does, or refuses options
+    /// that cannot work. With `--load`, asks the docker engine its platform.
+    pub fn pack(workspace: &Workspace, apps: &[App], options: &PackOptions) -> Result<Plan> {
+        let engine_of = |app: &App| options.engine.unwrap_or(app.config.engine);
+        let uses_docker = apps.iter().any(|a| engine_of(a) == EngineKind::Docker);
+        if options.docker_flags && !uses_docker {
+            return Err(Error::Flag {
+                flag: "--build-arg/--builder".into(),
+                message: "only the docker engine takes them".into(),
+                help: "add --engine docker, or set engine = \"docker\" in the app's config".into(),
+            });
+        }
+        let push_prefix = if options.push {
+            Some(
+                options
+                    .registry
+                    .clone()
+                    .or_else(|| workspace.config.registry.clone())
+                    .ok_or_else(|| Error::Flag {
+                        flag: "--push".into(),
+                        message: "no registry to push to".into(),
+                        help: "pass --registry HOST/PATH, or set `registry` in [workspace.metadata.gopack]".into(),
+                    })?,
+            )
+        } else {
+            None
+        };
+        let mut plans = Vec::new();
+        for app in apps {
+            let engine = engine_of(app);
+            let mut destinations = Vec::new();
+            if engine == EngineKind::Docker && options.push {
+                return Err(Error::Flag {
+                    flag: "--push".into(),
+                    message: format!("{} uses the docker engine, whose images live in the engine", app.name()),
+                    help: "push them with `docker push`, or pack with --engine oci, which pushes without a daemon".into(),
+                });
+            }
+            // The docker engine builds inside the engine: --load has nothing left to do.
+            if engine == EngineKind::Oci && options.load {
+                publish::docker::check_loadable(app.name(), &app.platforms())?;
+                destinations.push(Destination::Docker);
+            }
+            if let Some(prefix) = &push_prefix {
+                // Refuses a malformed prefix before anything is built.
+                publish::registry::Target::new(prefix, app.name(), options.insecure_registry)?;
+                destinations.push(Destination::Registry {
+                    prefix: prefix.clone(),
+                    insecure: options.insecure_registry,
+                });
+            }
+            let metadata = ImageMetadata::read(app, &workspace.root);
+            let out = workspace.out_dir().join(app.name());
+            let oci = engine == EngineKind::Oci;
+            plans.push(AppPlan {
+                app: app.name().to_string(),
+                engine,
+                platforms: app.platforms().iter().map(|p| p.to_string()).collect(),
+                tags: tags(&metadata.tag),
+                version: metadata.version.clone(),
+                metadata,
+                layout: oci.then(|| out.join("oci").to_string()),
+                archive: oci.then(|| out.join(format!("{}.tar", app.name())).to_string()),
+                verify: !options.no_verify,
+                destination_names: destinations.iter().map(Destination::describe).collect(),
+                destinations,
+            });
+        }
+        Ok(Plan { apps: plans })
+    }
+
+    /// The plan as a person reads it.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for app in &self.apps {
+            let _ = writeln!(
+                out,
+                "{}: {} engine, {}, version {} (tags {})",
+                app.app,
+                app.engine,
+                app.platforms.join(", "),
+                app.version,
+                app.tags.join(", ")
+            );
+            if let Some(layout) = &app.layout {
+                let _ = writeln!(out, "  layout  {layout}");
+            }
+            if let Some(archive) = &app.archive {
+                let _ = writeln!(out, "  archive {archive}");
+            }
+            let _ = writeln!(
+                out,
+                "  verify  {}",
+                if app.verify {
+                    "yes"
+                } else {
+                    "no (--no-verify)"
+                }
+            );
+            for destination in &app.destination_names {
+                let _ = writeln!(out, "  then    {destination}");
+            }
+        }
+        out
+    }
+}
+
+/// The tags of an image: its version, and `latest`.
+pub fn tags(version_tag: &str) -> Vec<String> {
+    let mut tags = vec![version_tag.to_string()];
+    if version_tag != "latest" {
+        tags.push("latest".into());
+    }
+    tags
+}
