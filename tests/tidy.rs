@@ -1,0 +1,143 @@
+//! Tidy tests, in the manner of rust-analyzer's: facts about the source tree
+//! that keep it as it was meant to be — docs that match the code, and rules
+//! about where things live.
+
+mod support;
+
+use gopack_core::config::{AppConfig, Config, Policy, RunPolicy, UserConfig};
+use gopack_core::verify::CheckId;
+use std::collections::BTreeSet;
+
+fn read(path: &str) -> String {
+    let path = support::repo_root().join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The keys a config table accepts, as serde names them: the list
+/// `deny_unknown_fields` gives when it refuses an unknown key.
+fn keys<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
+    let err = serde_json::from_str::<T>(r#"{"tidy-unknown-key": 0}"#).unwrap_err();
+    let text = err.to_string();
+    let list = text
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("no key list in: {text}"))
+        .1;
+    list.split(", ")
+        .map(|k| k.trim_matches(|c: char| c == '`' || !c.is_ascii_graphic() || c == ','))
+        .map(|k| k.split('`').next().unwrap().to_string())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_config_key_is_documented() {
+    let docs = read("docs/configuration.md");
+    let verify_docs = read("docs/verify.md");
+    let mut missing = Vec::new();
+    for (table, keys, docs) in [
+        ("[workspace.metadata.gopack]", keys::<Config>(), &docs),
+        ("apps", keys::<AppConfig>(), &docs),
+        ("user", keys::<UserConfig>(), &docs),
+        ("verify", keys::<Policy>(), &verify_docs),
+        ("verify.run", keys::<RunPolicy>(), &verify_docs),
+    ] {
+        assert!(keys.len() >= 2, "{table}: {keys:?}");
+        for key in keys {
+            if !docs.contains(&format!("`{key}`")) && !docs.contains(&format!("{key} =")) {
+                missing.push(format!("{table}.{key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config keys missing from docs/configuration.md or docs/verify.md: {missing:?}"
+    );
+}
+
+#[test]
+fn every_check_is_documented_and_every_documented_check_exists() {
+    let docs = read("docs/verify.md");
+    let documented: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("| "))
+        .filter_map(|rest| rest.split(" |").next())
+        .filter_map(|cell| cell.rsplit("</a>").next())
+        .map(|cell| cell.trim().trim_matches('`').to_string())
+        .filter(|id| id.contains('.') && !id.contains(' '))
+        .collect();
+    let known: BTreeSet<String> = CheckId::ALL.iter().map(|id| id.to_string()).collect();
+    let undocumented: Vec<_> = known.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&known).collect();
+    assert!(
+        undocumented.is_empty(),
+        "checks missing from docs/verify.md: {undocumented:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "docs/verify.md lists checks gopack does not have: {unknown:?}"
+    );
+    for id in CheckId::ALL {
+        let anchor = format!("<a id=\"{}\"></a>", id.docs_anchor());
+        assert!(
+            docs.contains(&anchor),
+            "docs/verify.md has no anchor {anchor} for {id}"
+        );
+    }
+}
+
+#[test]
+fn only_process_rs_runs_processes() {
+    let src = support::repo_root().join("gopack-core/src");
+    let mut offenders = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = camino::Utf8PathBuf::from_path_buf(entry.unwrap().path()).unwrap();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension() == Some("rs") && path.file_name() != Some("process.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap();
+                for needle in [
+                    "std::process::Command",
+                    "process::Command::new",
+                    "duct::cmd",
+                ] {
+                    if code.contains(needle) {
+                        offenders.push(format!(
+                            "{} uses {needle}",
+                            path.strip_prefix(&src).unwrap()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "child processes run only through gopack-core/src/process.rs: {offenders:?}"
+    );
+}
+
+#[test]
+fn every_module_has_docs() {
+    let src = support::repo_root().join("gopack-core/src");
+    let mut undocumented = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = camino::Utf8PathBuf::from_path_buf(entry.unwrap().path()).unwrap();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension() == Some("rs")
+                && !std::fs::read_to_string(&path).unwrap().starts_with("//!")
+            {
+                undocumented.push(path.strip_prefix(&src).unwrap().to_string());
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "modules without //! docs: {undocumented:?}"
+    );
+}
