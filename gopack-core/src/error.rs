@@ -10,6 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in gopack-core.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A value in `[workspace.metadata.gopack]` is invalid.
     #[error("{manifest}: `{key}`: {message}\nhelp: {help}")]
@@ -29,11 +30,13 @@ pub enum Error {
     },
 
     /// An app named on the command line is not configured.
-    #[error("unknown app `{name}` in {manifest}; known apps: {known}\nhelp: name one of the apps listed in [[workspace.metadata.gopack.apps]], or add `{name}` there")]
+    #[error("unknown app `{name}` in {manifest}; known apps: {known}\nhelp: {suggestion}name one of the apps listed in [[workspace.metadata.gopack.apps]], or add `{name}` there")]
     UnknownApp {
         name: String,
         manifest: Utf8PathBuf,
         known: String,
+        /// "did you mean `x`? " or empty.
+        suggestion: String,
     },
 
     /// A tool gopack shells out to could not be found.

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 /// What happened during a run, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// Dependencies of an app were downloaded (`go mod download`) for a new deps key.

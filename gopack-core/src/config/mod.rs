@@ -5,6 +5,7 @@
 //! `apps[1].platforms[0]`) and the fix.
 
 mod policy;
+mod suggest;
 
 pub use policy::{ByteSize, Policy, RunPolicy};
 
@@ -71,8 +72,9 @@ pub struct AppConfig {
     /// Go build tags.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Extra environment for `go build` (e.g. GOAMD64 = "v3").
-    #[serde(default)]
+    /// `build-env`: extra environment for `go build` (e.g. GOAMD64 = "v3");
+    /// not the image's environment (that is `image-env`).
+    #[serde(default, rename = "build-env")]
     pub env: BTreeMap<String, String>,
     /// The image version; default: `git describe --tags --always --dirty`.
     #[serde(default)]
@@ -94,6 +96,7 @@ pub struct AppConfig {
     pub workdir: Option<String>,
     /// Exposed ports, e.g. `["8080/tcp"]`.
     #[serde(default)]
+    #[serde(deserialize_with = "ports")]
     pub expose: Vec<String>,
     /// Extra OCI labels.
     #[serde(default)]
@@ -318,11 +321,15 @@ impl Workspace {
                 "." => "workspace.metadata.gopack".to_string(),
                 path => format!("workspace.metadata.gopack.{path}"),
             };
+            let message = err.inner().to_string();
+            let help = suggest::config_help(&key, &message).unwrap_or_else(|| {
+                format!("fix the key or its value; {DOCS}/configuration.md lists every key")
+            });
             Error::Config {
                 manifest: manifest.clone(),
                 key,
-                message: err.inner().to_string(),
-                help: "fix the key or its value; docs/configuration.md lists every key".into(),
+                message,
+                help,
             }
         })?;
         let apps = validate(&config, &root, &manifest)?;
@@ -354,6 +361,9 @@ impl Workspace {
                     .ok_or_else(|| Error::UnknownApp {
                         name: name.clone(),
                         manifest: self.manifest.clone(),
+                        suggestion: suggest::nearest(name, self.apps.iter().map(|a| a.name()))
+                            .map(|n| format!("did you mean `{n}`? "))
+                            .unwrap_or_default(),
                         known: self
                             .apps
                             .iter()
@@ -541,7 +551,7 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
         for name in app.env.keys() {
             if matches!(name.as_str(), "GOOS" | "GOARCH" | "CGO_ENABLED") {
                 return Err(config_error(
-                    key(&format!("env.{name}")),
+                    key(&format!("build-env.{name}")),
                     format!("{name} is set by gopack"),
                     "set the target with `platforms` instead; builds are always static (CGO_ENABLED=0)",
                 ));
@@ -554,6 +564,43 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
     }
     Ok(apps)
 }
+
+/// `expose`: `8080`, `"8080"` or `"8080/tcp"` (also `udp`, `sctp`), always
+/// written `port/protocol` as image configs spell them.
+fn ports<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u64),
+        Text(String),
+    }
+    let ports = Vec::<Port>::deserialize(deserializer)?;
+    ports
+        .into_iter()
+        .map(|port| {
+            let text = match port {
+                Port::Number(n) => n.to_string(),
+                Port::Text(t) => t,
+            };
+            let (number, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
+            let valid = number.parse::<u16>().is_ok_and(|n| n > 0)
+                && matches!(protocol, "tcp" | "udp" | "sctp");
+            if valid {
+                Ok(format!("{number}/{protocol}"))
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "`{text}` is not a port: write 8080, \"8080/tcp\" or \"53/udp\""
+                )))
+            }
+        })
+        .collect()
+}
+
+/// Where the documentation lives, for help lines (users may not have the
+/// repository checked out).
+pub const DOCS: &str = "https://github.com/gopack/gopack/blob/main/docs";
 
 /// Checks a user; on failure returns the field and why.
 fn check_user(user: &UserConfig) -> std::result::Result<(), (&'static str, String)> {
@@ -641,6 +688,45 @@ mod tests {
         let text = error_text(json!({"apps": [{"name": "api", "path": "app", "colour": 1}]}));
         assert!(text.contains("apps[0].colour"), "{text}");
         assert!(text.contains("Cargo.toml"), "{text}");
+    }
+
+    #[test]
+    fn mistakes_get_hints() {
+        let text = error_text(json!({"apps": [{"name": "api", "path": "app", "platfroms": []}]}));
+        assert!(text.contains("did you mean `platforms`?"), "{text}");
+        let text = error_text(json!({"apps": [{"name": "api", "path": "app", "env": {"A": "1"}}]}));
+        assert!(
+            text.contains("`build-env`") && text.contains("image-env"),
+            "{text}"
+        );
+        let text = error_text(json!({"apps": {"name": "api", "path": "app"}}));
+        assert!(
+            text.contains("[[workspace.metadata.gopack.apps]]"),
+            "{text}"
+        );
+        let ws = workspace(json!({"apps": [{"name": "api", "path": "app"}]})).unwrap();
+        let err = ws
+            .select(&["apj".into()], &Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("did you mean `api`?"), "{err}");
+    }
+
+    #[test]
+    fn ports_take_numbers() {
+        let ws = workspace(
+            json!({"apps": [{"name": "api", "path": "app", "expose": [8080, "53/udp", "9090"]}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            ws.all_apps()[0].config.expose,
+            ["8080/tcp", "53/udp", "9090/tcp"]
+        );
+        let text =
+            error_text(json!({"apps": [{"name": "api", "path": "app", "expose": ["http"]}]}));
+        assert!(
+            text.contains("apps[0].expose") && text.contains("8080"),
+            "{text}"
+        );
     }
 
     #[test]
