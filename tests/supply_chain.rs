@@ -63,7 +63,10 @@ fn document(layout: &Utf8Path, kind: &str, subject: &str) -> Vec<u8> {
     assert_eq!(found.len(), 1, "one {kind} about {subject}");
     let manifest = &found[0].1;
     assert_eq!(manifest["artifactType"], kind);
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
     assert_eq!(manifest["layers"][0]["mediaType"], kind);
     layout_blob(layout, manifest["layers"][0]["digest"].as_str().unwrap())
 }
@@ -114,7 +117,11 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
             .args(["-i", file.as_str()])
             .output()
             .unwrap();
-        assert!(validated.status.success(), "pyspdxtools: {}", text(&validated));
+        assert!(
+            validated.status.success(),
+            "pyspdxtools: {}",
+            text(&validated)
+        );
 
         // Exactly the modules of the binary, by path and (for dependencies) version.
         let doc: Value = serde_json::from_slice(&spdx).unwrap();
@@ -129,12 +136,18 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
             .filter(|p| {
                 p["externalRefs"][0]["referenceLocator"]
                     .as_str()
-                    .is_some_and(|l| l.starts_with("pkg:golang/") && !l.starts_with("pkg:golang/stdlib"))
+                    .is_some_and(|l| {
+                        l.starts_with("pkg:golang/") && !l.starts_with("pkg:golang/stdlib")
+                    })
             })
             .map(|p| {
                 let name = p["name"].as_str().unwrap().to_string();
                 let main = p["primaryPackagePurpose"] == "APPLICATION";
-                let version = if main { "(devel)" } else { p["versionInfo"].as_str().unwrap() };
+                let version = if main {
+                    "(devel)"
+                } else {
+                    p["versionInfo"].as_str().unwrap()
+                };
                 (name, version.to_string())
             })
             .collect();
@@ -149,10 +162,16 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
         assert!(stdlib["versionInfo"].as_str().unwrap().starts_with("go1."));
         // The base files say where they came from.
         let text = String::from_utf8_lossy(&spdx);
-        assert!(text.contains("/etc/ssl/certs/ca-certificates.crt"), "{text}");
+        assert!(
+            text.contains("/etc/ssl/certs/ca-certificates.crt"),
+            "{text}"
+        );
         assert!(text.contains("/usr/share/zoneinfo"), "{text}");
         if app == "depsapp" {
-            assert!(text.contains("pkg:golang/example.com/greet@v1.0.0"), "{text}");
+            assert!(
+                text.contains("pkg:golang/example.com/greet@v1.0.0"),
+                "{text}"
+            );
             // The h1: sum from go.sum, as the SHA-256 it carries.
             assert!(text.contains("go.sum h1:HWbM6J+W8k/2L1FM7XvVE1VGgv0dZ0x21qGkuzSGyyY="));
         }
@@ -170,16 +189,22 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
         deps_digest.trim_start_matches("sha256:")
     );
     let definition = &statement["predicate"]["buildDefinition"];
-    assert_eq!(definition["externalParameters"]["config"]["name"], "depsapp");
+    assert_eq!(
+        definition["externalParameters"]["config"]["name"],
+        "depsapp"
+    );
     assert!(definition["internalParameters"]["goVersion"]
         .as_str()
         .unwrap()
         .starts_with("go1."));
     use sha2::Digest;
-    let go_sum = hex(&sha2::Sha256::digest(std::fs::read(ws.root.join("deps/go.sum")).unwrap()));
+    let go_sum = hex(&sha2::Sha256::digest(
+        std::fs::read(ws.root.join("deps/go.sum")).unwrap(),
+    ));
     let deps = definition["resolvedDependencies"].as_array().unwrap();
     assert!(
-        deps.iter().any(|d| d["name"] == "go.sum" && d["digest"]["sha256"] == go_sum.as_str()),
+        deps.iter()
+            .any(|d| d["name"] == "go.sum" && d["digest"]["sha256"] == go_sum.as_str()),
         "{deps:?}"
     );
 
@@ -187,7 +212,10 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
     let index_before = std::fs::read(deps_layout.join("index.json")).unwrap();
     std::fs::remove_dir_all(ws.cache_dir().join("sbom")).unwrap();
     assert_eq!(pack_ok(&ws, &[]), packed);
-    assert_eq!(std::fs::read(deps_layout.join("index.json")).unwrap(), index_before);
+    assert_eq!(
+        std::fs::read(deps_layout.join("index.json")).unwrap(),
+        index_before
+    );
 
     // verify reports them; the image's digest does not depend on them.
     let out = ws.xtask(["verify", "depsapp", "--format", "json"]);
@@ -207,11 +235,19 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
     ws.set_config(&format!(
         "{}{}",
         app("hello", "hello", ""),
-        app("depsapp", "deps", "sbom = false\nverify = { require = [\"sbom\"] }")
+        app(
+            "depsapp",
+            "deps",
+            "sbom = false\nverify = { require = [\"sbom\"] }"
+        )
     ));
     let out = ws.xtask(["pack", "depsapp"]);
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sbom.present"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sbom.present"),
+        "{}",
+        text(&out)
+    );
 
     // CycloneDX, checked by cyclonedx-python-lib's JSON schema validator.
     ws.set_config(&format!(
@@ -247,8 +283,14 @@ fn sboms_validate_and_list_what_go_version_m_lists() {
         .iter()
         .filter_map(|c| c["purl"].as_str())
         .collect();
-    assert!(purls.contains("pkg:golang/example.com/greet@v1.0.0"), "{purls:?}");
-    assert!(purls.contains("pkg:golang/example.com/depsapp"), "{purls:?}");
+    assert!(
+        purls.contains("pkg:golang/example.com/greet@v1.0.0"),
+        "{purls:?}"
+    );
+    assert!(
+        purls.contains("pkg:golang/example.com/depsapp"),
+        "{purls:?}"
+    );
 }
 
 fn doc_created(layout: &Utf8Path, manifest: &str) -> Value {
@@ -293,17 +335,25 @@ fn push_attaches_sbom_and_provenance_found_through_the_fallback_tag() {
     // This registry has no referrers API: the fallback tag lists both artifacts.
     let referrers = |tag: &str| -> Vec<Value> {
         let index: Value = serde_json::from_str(&inspect(tag)).unwrap();
-        assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
         index["manifests"].as_array().unwrap().clone()
     };
     let tag = format!(":{}", digest.replace(':', "-"));
     let listed = referrers(&tag);
-    let kinds: BTreeSet<&str> = listed.iter().filter_map(|d| d["artifactType"].as_str()).collect();
+    let kinds: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|d| d["artifactType"].as_str())
+        .collect();
     assert_eq!(kinds, BTreeSet::from([SPDX, IN_TOTO]), "{listed:?}");
     for descriptor in &listed {
-        let manifest: Value =
-            serde_json::from_str(&inspect(&format!("@{}", descriptor["digest"].as_str().unwrap())))
-                .unwrap();
+        let manifest: Value = serde_json::from_str(&inspect(&format!(
+            "@{}",
+            descriptor["digest"].as_str().unwrap()
+        )))
+        .unwrap();
         assert_eq!(manifest["subject"]["digest"], digest.as_str());
     }
     // The image itself is unchanged: skopeo copies it and sees the same digest.
@@ -314,10 +364,9 @@ fn push_attaches_sbom_and_provenance_found_through_the_fallback_tag() {
         &format!("docker://{}/gopack/hello:1.2.3", registry.address),
         &format!("oci:{}:copy", copy.path().display()),
     ]));
-    let copied: Value = serde_json::from_str(&run_ok(Command::new("skopeo").args([
-        "inspect",
-        &format!("oci:{}:copy", copy.path().display()),
-    ])))
+    let copied: Value = serde_json::from_str(&run_ok(
+        Command::new("skopeo").args(["inspect", &format!("oci:{}:copy", copy.path().display())]),
+    ))
     .unwrap();
     assert_eq!(copied["Digest"], digest.as_str());
     // A second push keeps one entry per artifact.
@@ -357,7 +406,11 @@ fn extra_files_and_tag_templates() {
     if !root {
         umoci.arg("--rootless");
     }
-    run_ok(umoci.args(["--image", &format!("{layout}:latest")]).arg(&bundle));
+    run_ok(
+        umoci
+            .args(["--image", &format!("{layout}:latest")])
+            .arg(&bundle),
+    );
     let rootfs = Utf8PathBuf::from_path_buf(bundle.join("rootfs")).unwrap();
     use std::os::unix::fs::MetadataExt;
     for (path, mode, content) in [
@@ -384,7 +437,11 @@ fn extra_files_and_tag_templates() {
     // A version that is not semver skips the semver tags, with a note.
     let out = ws.xtask(["pack", "--app-version", "main-3f2a1b0"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("skipped"),
+        "{}",
+        text(&out)
+    );
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let tags: Vec<&str> = index["manifests"]
@@ -397,24 +454,56 @@ fn extra_files_and_tag_templates() {
 
     // Refused before anything is built, each with the key and the reason.
     for (entry, expect) in [
-        ("{ src = \"config/default.yaml\", dst = \"/etc/passwd\" }", "shadow /etc/passwd"),
-        ("{ src = \"config/default.yaml\", dst = \"/usr/share/zoneinfo/UTC\" }", "shadow /usr/share/zoneinfo"),
-        ("{ src = \"config/default.yaml\", dst = \"/go/bin/hello\" }", "shadow the binary"),
-        ("{ src = \"config/default.yaml\", dst = \"/tmp/x\" }", "shadow /tmp"),
-        ("{ src = \"config/default.yaml\", dst = \"/srv/../etc/x\" }", "without `..`"),
-        ("{ src = \"missing.yaml\", dst = \"/srv/x\" }", "files[0].src"),
-        ("{ src = \"config/default.yaml\", dst = \"/srv/x\", mode = \"0666\" }", "write"),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/etc/passwd\" }",
+            "shadow /etc/passwd",
+        ),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/usr/share/zoneinfo/UTC\" }",
+            "shadow /usr/share/zoneinfo",
+        ),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/go/bin/hello\" }",
+            "shadow the binary",
+        ),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/tmp/x\" }",
+            "shadow /tmp",
+        ),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/srv/../etc/x\" }",
+            "without `..`",
+        ),
+        (
+            "{ src = \"missing.yaml\", dst = \"/srv/x\" }",
+            "files[0].src",
+        ),
+        (
+            "{ src = \"config/default.yaml\", dst = \"/srv/x\", mode = \"0666\" }",
+            "write",
+        ),
     ] {
         ws.set_config(&app("hello", "hello", &format!("files = [{entry}]")));
         let out = ws.xtask(["pack"]);
         assert!(!out.status.success(), "{entry}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("apps[0].files[0]") && stderr.contains(expect), "{entry}: {stderr}");
+        assert!(
+            stderr.contains("apps[0].files[0]") && stderr.contains(expect),
+            "{entry}: {stderr}"
+        );
     }
-    ws.set_config(&app("hello", "hello", "image-tags = [\"{{version}}\", \"v/{{major}}\"]"));
+    ws.set_config(&app(
+        "hello",
+        "hello",
+        "image-tags = [\"{{version}}\", \"v/{{major}}\"]",
+    ));
     let out = ws.xtask(["pack"]);
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("image-tags[1]"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("image-tags[1]"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn running_as_root() -> bool {

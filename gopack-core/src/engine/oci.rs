@@ -247,10 +247,14 @@ impl<'a> OciEngine<'a> {
     /// unchanged image does not read it again.
     pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
         let expect = Expectations::for_app(app);
-        let key = KeyHasher::new("verified/v1")
-            .text("image", packed.image.digest())
-            .text("expect", &format!("{expect:?}"))
-            .finish();
+        let mut key = KeyHasher::new("verified/v1");
+        key.text("image", packed.image.digest())
+            .text("expect", &format!("{expect:?}"));
+        // Attachments are not part of the image's digest, and verify checks them too.
+        for artifact in &packed.image.artifacts {
+            key.text("artifact", &artifact.manifest.digest);
+        }
+        let key = key.finish();
         if self.cache().get("verified", &key).is_some() {
             return Ok(None);
         }

@@ -84,8 +84,10 @@ pub fn statement(
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": {
-                    // What the user ran: the command's arguments after the program.
-                    "command": std::env::args().skip(1).collect::<Vec<_>>(),
+                    // Flags of the run (--platform, --uid, --app-version, ...) show in
+                    // `config`, as resolved; the command line itself is left out so
+                    // that the statement does not change with flags such as --push.
+                    "command": ["gopack", "pack", app.name()],
                     "app": app.name(),
                     "path": relative_path,
                     "platform": binary.platform.to_string(),
