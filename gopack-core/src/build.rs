@@ -38,6 +38,8 @@ pub struct Binary {
     pub path: Utf8PathBuf,
     /// Its cache key (also a fingerprint of everything it was built from).
     pub key: String,
+    /// The key of the module tree it was built against (go.mod, go.sum, Go version).
+    pub deps_key: String,
     /// Whether it came from the cache.
     pub cached: bool,
 }
@@ -204,6 +206,7 @@ impl<'a> Builder<'a> {
             platform: platform.clone(),
             path: output,
             key,
+            deps_key: deps_key.to_string(),
             cached,
         })
     }

@@ -23,6 +23,8 @@ pub enum Family {
     Tz,
     /// The smoke run in a docker engine.
     Run,
+    /// What is attached to the image: SBOM, provenance.
+    Attached,
 }
 
 macro_rules! check_ids {
@@ -82,6 +84,8 @@ check_ids! {
     TzZoneinfo = "tz.zoneinfo", Tz, true;
     ConfigEnv = "config.env", Config, false;
     RunSmoke = "run.smoke", Run, false;
+    SbomPresent = "sbom.present", Attached, false;
+    ProvenancePresent = "provenance.present", Attached, false;
 }
 
 impl CheckId {

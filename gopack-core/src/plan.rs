@@ -108,6 +108,16 @@ impl Plan {
                     help: "push them with `docker push`, or pack with --engine oci, which pushes without a daemon".into(),
                 });
             }
+            if engine == EngineKind::Docker && !app.config.files.is_empty() {
+                return Err(Error::Flag {
+                    flag: "--engine docker".into(),
+                    message: format!(
+                        "{} has `files`, which only the oci engine copies into the image",
+                        app.name()
+                    ),
+                    help: "pack it with the oci engine (the default), or COPY the files in your own Dockerfile".into(),
+                });
+            }
             // The docker engine builds inside the engine: --load has nothing left to do.
             if engine == EngineKind::Oci && options.load {
                 publish::docker::check_loadable(app.name(), &app.platforms())?;
@@ -128,7 +138,8 @@ impl Plan {
                 app: app.name().to_string(),
                 engine,
                 platforms: app.platforms().iter().map(|p| p.to_string()).collect(),
-                tags: tags(&metadata.tag),
+                // Templates are rendered and every tag checked before anything is built.
+                tags: crate::engine::image_tags(app, &metadata, &crate::report::Silent)?,
                 version: metadata.version.clone(),
                 metadata,
                 layout: oci.then(|| out.join("oci").to_string()),
@@ -175,13 +186,4 @@ impl Plan {
         }
         out
     }
-}
-
-/// The tags of an image: its version, and `latest`.
-pub fn tags(version_tag: &str) -> Vec<String> {
-    let mut tags = vec![version_tag.to_string()];
-    if version_tag != "latest" {
-        tags.push("latest".into());
-    }
-    tags
 }

@@ -4,10 +4,13 @@
 //! Every rejection names the manifest, the key (as a path such as
 //! `apps[1].platforms[0]`) and the fix.
 
+pub mod files;
 mod policy;
 mod suggest;
+pub mod supply;
+pub mod tags;
 
-pub use policy::{ByteSize, Policy, RunPolicy};
+pub use policy::{Attachment, ByteSize, Policy, RunPolicy};
 
 use crate::error::{Error, Result};
 use crate::platform::Platform;
@@ -122,6 +125,19 @@ pub struct AppConfig {
     /// The docker engine: extra apk packages for the builder (C libraries for cgo).
     #[serde(default)]
     pub apk_packages: Vec<String>,
+    /// Image tag templates, e.g. `["{{version}}", "{{major}}.{{minor}}", "latest"]`;
+    /// default: the version and `latest`.
+    #[serde(default)]
+    pub image_tags: Option<Vec<String>>,
+    /// Extra files copied into the app layer.
+    #[serde(default)]
+    pub files: Vec<files::FileConfig>,
+    /// The SBOM attached to each platform image: `true`/`"spdx"` (default), `"cyclonedx"`, `false`.
+    #[serde(default)]
+    pub sbom: supply::SbomFormat,
+    /// Attach an in-toto SLSA provenance statement to each platform image (default true).
+    #[serde(default = "yes")]
+    pub provenance: bool,
 }
 
 /// `engine = "oci" | "docker"`: how `pack` makes the image.
@@ -557,6 +573,19 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
                 ));
             }
         }
+        if let Some(templates) = &app.image_tags {
+            tags::check_templates(templates).map_err(|(i, message)| {
+                config_error(key(&format!("image-tags[{i}]")), message, tags::HELP)
+            })?;
+        }
+        files::check(
+            &app.files,
+            &dir,
+            &app.binary_path
+                .clone()
+                .unwrap_or_else(|| format!("/go/bin/{}", app.name)),
+        )
+        .map_err(|(field, message, help)| config_error(key(&field), message, help))?;
         apps.push(App {
             config: app.clone(),
             dir,

@@ -26,6 +26,19 @@ pub struct Policy {
     /// The smoke run of `verify --run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunPolicy>,
+    /// What must be attached to every platform image: `"sbom"`, `"provenance"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<Attachment>,
+}
+
+/// What `require` can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attachment {
+    /// An SBOM (SPDX or CycloneDX).
+    Sbom,
+    /// An in-toto provenance statement.
+    Provenance,
 }
 
 impl Policy {

@@ -220,10 +220,10 @@ impl<'a> DockerEngine<'a> {
         };
         let file = temp_dir.join("Dockerfile");
         std::fs::write(&file, dockerfile::render(app, &options)?.text()).at(&file, "write")?;
-        let mut references = vec![format!("{}:{}", app.name(), metadata.tag)];
-        if metadata.tag != "latest" {
-            references.push(format!("{}:latest", app.name()));
-        }
+        let references: Vec<String> = super::image_tags(app, &metadata, self.reporter)?
+            .iter()
+            .map(|tag| format!("{}:{tag}", app.name()))
+            .collect();
         let iidfile = temp_dir.join("image-id");
         let mut cmd = self
             .build_cmd(&file, &context)

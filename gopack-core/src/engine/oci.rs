@@ -74,6 +74,7 @@ impl<'a> OciEngine<'a> {
 
     /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
     pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
+        let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
         let binaries = self.builder.build(app)?;
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
         let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
@@ -88,11 +89,22 @@ impl<'a> OciEngine<'a> {
         } else {
             None
         };
+        let artifacts = crate::image::artifact::attachments(
+            self.cache(),
+            app,
+            &self.workspace.root,
+            &metadata,
+            &base_tree,
+            &base.1.digest,
+            &binaries,
+            &platforms,
+        )?;
         let image = Image {
             name: app.name().to_string(),
-            tags: crate::plan::tags(&metadata.tag),
+            tags,
             platforms,
             index,
+            artifacts,
         };
         let out = self.workspace.out_dir().join(app.name());
         let layout = out.join("oci");
@@ -129,14 +141,19 @@ impl<'a> OciEngine<'a> {
         metadata: &ImageMetadata,
     ) -> Result<PlatformImage> {
         let platform = binary.platform.to_string();
-        let tree = rootfs::app_tree(app, &binary.path);
+        let mut tree = rootfs::app_tree(app, &binary.path);
+        let mut content_key = binary.key.clone();
+        if !app.config.files.is_empty() {
+            let files_key = crate::image::files::add_to_tree(app, &self.workspace.root, &mut tree)?;
+            content_key = format!("{content_key}+{files_key}");
+        }
         let app_layer = self.layer(
             app,
             &platform,
             "app",
             &tree,
             metadata.epoch,
-            Some(&binary.key),
+            Some(&content_key),
         )?;
         let layers = [
             (base.0.clone(), "base layer"),
@@ -230,10 +247,14 @@ impl<'a> OciEngine<'a> {
     /// unchanged image does not read it again.
     pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
         let expect = Expectations::for_app(app);
-        let key = KeyHasher::new("verified/v1")
-            .text("image", packed.image.digest())
-            .text("expect", &format!("{expect:?}"))
-            .finish();
+        let mut key = KeyHasher::new("verified/v1");
+        key.text("image", packed.image.digest())
+            .text("expect", &format!("{expect:?}"));
+        // Attachments are not part of the image's digest, and verify checks them too.
+        for artifact in &packed.image.artifacts {
+            key.text("artifact", &artifact.manifest.digest);
+        }
+        let key = key.finish();
         if self.cache().get("verified", &key).is_some() {
             return Ok(None);
         }

@@ -3,10 +3,14 @@
 //! one tar header of [`tar`]), and the OCI documents that tie them together
 //! ([`documents`]), all stored as blobs in the cache by digest ([`digest`]).
 
+pub mod artifact;
 pub mod digest;
 pub mod documents;
+pub mod files;
 pub mod layer;
+pub mod provenance;
 pub mod rootfs;
+pub mod sbom;
 pub mod tar;
 
 use crate::cache::Cache;
@@ -89,6 +93,8 @@ pub struct Image {
     pub platforms: Vec<PlatformImage>,
     /// The index blob when there are several platforms.
     pub index: Option<Blob>,
+    /// SBOMs and provenance attached to the platform images (not part of the image's digest).
+    pub artifacts: Vec<artifact::Artifact>,
 }
 
 impl Image {
@@ -102,7 +108,7 @@ impl Image {
         self.index.as_ref().unwrap_or(&self.platforms[0].manifest)
     }
 
-    /// Every blob of the image, each once, sorted by digest.
+    /// Every blob of the image and its attached artifacts, each once, sorted by digest.
     pub fn blobs(&self) -> Vec<&Blob> {
         let mut blobs: BTreeMap<&str, &Blob> = BTreeMap::new();
         for image in &self.platforms {
@@ -115,6 +121,11 @@ impl Image {
         }
         if let Some(index) = &self.index {
             blobs.insert(&index.digest, index);
+        }
+        for artifact in &self.artifacts {
+            for blob in std::iter::once(&artifact.manifest).chain(&artifact.blobs) {
+                blobs.insert(&blob.digest, blob);
+            }
         }
         blobs.into_values().collect()
     }

@@ -1,5 +1,6 @@
 //! The OCI image layout folder (`<target>/gopack/<app>/oci`): `oci-layout`,
-//! `index.json` naming the image once per tag, and every blob by digest.
+//! `index.json` naming the image once per tag (and listing its attached
+//! artifacts, untagged), and every blob by digest.
 
 use crate::cache::Cache;
 use crate::error::{IoContext, Result};
@@ -26,6 +27,7 @@ pub(crate) fn index_json(image: &Image) -> Vec<u8> {
             platform: platform.clone(),
             ..top.descriptor()
         })
+        .chain(image.artifacts.iter().map(|a| a.descriptor()))
         .collect();
     canonical_json(&Index::new(manifests))
 }

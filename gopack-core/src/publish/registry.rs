@@ -200,7 +200,49 @@ impl<'a> Pusher<'a> {
             });
             references.push(reference);
         }
+        for artifact in &image.artifacts {
+            self.push_artifact(artifact)?;
+        }
         Ok(references)
+    }
+
+    /// Pushes an SBOM or provenance artifact by digest. A registry without the
+    /// referrers API (no `OCI-Subject` in its answer) gets the fallback tag: an
+    /// index of the subject's referrers, under `sha256-<hex>`.
+    fn push_artifact(&self, artifact: &crate::image::artifact::Artifact) -> Result<()> {
+        for blob in &artifact.blobs {
+            self.push_blob(blob)?;
+        }
+        let manifest = &artifact.manifest;
+        let path = self.cache.entry_path("blobs", manifest.key());
+        let bytes = std::fs::read(&path).at(&path, "read")?;
+        if self.put_manifest(&manifest.media_type, &bytes, &manifest.digest)? {
+            return Ok(());
+        }
+        let tag = crate::image::artifact::fallback_tag(&artifact.subject);
+        let url = self.target.url(&format!("manifests/{tag}"));
+        let mut response = self
+            .auth(self.agent.get(&url))
+            .header("Accept", crate::image::documents::media_type::INDEX)
+            .call()
+            .map_err(|e| self.http_error("GET", &url, e))?;
+        let existing = match response.status().as_u16() {
+            404 => None,
+            200 => Some(
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(4 << 20)
+                    .read_to_vec()
+                    .map_err(|e| self.http_error("GET", &url, e))?,
+            ),
+            _ => return self.expect(response, &[200, 404], "GET", &url),
+        };
+        let index = crate::image::artifact::merge_referrers(existing.as_deref(), artifact);
+        if existing.as_deref() != Some(&index[..]) {
+            self.put_manifest(crate::image::documents::media_type::INDEX, &index, &tag)?;
+        }
+        Ok(())
     }
 
     fn push_blob(&self, blob: &Blob) -> Result<()> {
@@ -243,15 +285,24 @@ impl<'a> Pusher<'a> {
     }
 
     fn push_manifest(&self, blob: &Blob, reference: &str) -> Result<()> {
-        let url = self.target.url(&format!("manifests/{reference}"));
         let path = self.cache.entry_path("blobs", blob.key());
         let bytes = std::fs::read(&path).at(&path, "read")?;
+        self.put_manifest(&blob.media_type, &bytes, reference)
+            .map(|_| ())
+    }
+
+    /// PUTs a manifest; true when the registry answered with `OCI-Subject`
+    /// (it indexes referrers itself).
+    fn put_manifest(&self, media_type: &str, bytes: &[u8], reference: &str) -> Result<bool> {
+        let url = self.target.url(&format!("manifests/{reference}"));
         let response = self
             .auth(self.agent.put(&url))
-            .header("Content-Type", blob.media_type.to_string())
-            .send(&bytes[..])
+            .header("Content-Type", media_type)
+            .send(bytes)
             .map_err(|e| self.http_error("PUT", &url, e))?;
-        self.expect(response, &[201, 204], "PUT", &url)
+        let subject = response.headers().contains_key("oci-subject");
+        self.expect(response, &[201, 204], "PUT", &url)?;
+        Ok(subject)
     }
 
     fn auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {

@@ -14,7 +14,8 @@
 //! # Ok::<(), gopack_core::Error>(())
 //! ```
 
-mod buildinfo;
+mod attached;
+pub mod buildinfo;
 mod checks;
 mod elf;
 mod layers;
@@ -89,6 +90,7 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
     let mut platforms = Vec::new();
     for image in &images {
         let mut checks = checks::check_image(&opened, image, expect);
+        checks.extend(attached::checks(&opened, image, expect));
         if expect.run {
             let policy = expect.policy.run.clone().unwrap_or_default();
             checks.push(run::smoke_run(source, &opened, image, &policy));

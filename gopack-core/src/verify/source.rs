@@ -438,6 +438,10 @@ impl Opened {
                 &mut problems,
             );
             let value: serde_json::Value = parse_json(&self.store, &name, &bytes)?;
+            // SBOMs, provenance and signatures (OCI 1.1 artifacts) are not platform images.
+            if value.get("subject").is_some() || value.get("artifactType").is_some() {
+                continue;
+            }
             if value.get("manifests").is_some() {
                 let nested: Index = parse_json(&self.store, &name, &bytes)?;
                 self.walk_index(&nested, found, seen, depth + 1)?;

@@ -1,0 +1,203 @@
+//! OCI 1.1 artifacts attached to a platform image (the SBOM, the provenance):
+//! an image manifest with an `artifactType`, the empty config, one layer (the
+//! document), and a `subject` naming the platform manifest. The image's own
+//! documents are untouched, so its digest never depends on them.
+//!
+//! In the layout and archive they are extra entries of `index.json` (with
+//! their `artifactType`, no tag); on push they go to the registry by digest,
+//! found through the referrers API or, on registries without it, through the
+//! fallback tag `sha256-<subject hex>` (an index of referrers).
+
+use super::documents::{canonical_json, media_type, Descriptor, Index, Manifest};
+use super::rootfs::Tree;
+use super::sbom::{self, SbomFormat};
+use super::{store_blob, Blob, PlatformImage};
+use crate::build::Binary;
+use crate::cache::{Cache, KeyHasher};
+use crate::config::App;
+use crate::engine::ImageMetadata;
+use crate::error::{Error, IoContext, Result};
+use camino::Utf8Path;
+use std::collections::BTreeMap;
+
+/// The empty config of artifacts.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY: &[u8] = b"{}";
+
+/// One artifact attached to a platform image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// `application/spdx+json`, `application/vnd.in-toto+json`, ...
+    pub artifact_type: String,
+    /// The artifact's manifest.
+    pub manifest: Blob,
+    /// The empty config, then the document.
+    pub blobs: Vec<Blob>,
+    /// The platform manifest it is about.
+    pub subject: String,
+    /// Annotations of the manifest (also on its descriptor).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Artifact {
+    /// The descriptor of the artifact's manifest, as `index.json` and the referrers API list it.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            artifact_type: Some(self.artifact_type.clone()),
+            annotations: (!self.annotations.is_empty()).then(|| self.annotations.clone()),
+            ..self.manifest.descriptor()
+        }
+    }
+
+    /// The artifact's document blob.
+    pub fn document(&self) -> &Blob {
+        &self.blobs[1]
+    }
+}
+
+/// Stores `document` and an artifact manifest for it with `subject` = `image`'s manifest.
+pub fn attach(
+    cache: &Cache,
+    image: &PlatformImage,
+    artifact_type: &str,
+    document: &[u8],
+    created: &str,
+) -> Result<Artifact> {
+    let config = store_blob(cache, EMPTY, EMPTY_MEDIA_TYPE)?;
+    let layer = store_blob(cache, document, artifact_type)?;
+    let annotations = BTreeMap::from([(
+        "org.opencontainers.image.created".to_string(),
+        created.to_string(),
+    )]);
+    let manifest = canonical_json(&Manifest {
+        schema_version: 2,
+        media_type: Some(media_type::MANIFEST.into()),
+        artifact_type: Some(artifact_type.into()),
+        config: config.descriptor(),
+        layers: vec![layer.descriptor()],
+        subject: Some(image.manifest.descriptor()),
+        annotations: Some(annotations.clone()),
+    });
+    let manifest = store_blob(cache, &manifest, media_type::MANIFEST)?;
+    Ok(Artifact {
+        artifact_type: artifact_type.to_string(),
+        manifest,
+        blobs: vec![config, layer],
+        subject: image.manifest.digest.clone(),
+        annotations,
+    })
+}
+
+/// The SBOM and provenance of every platform image of `app`, as configured.
+/// Documents are cached by everything they say, so an unchanged re-pack reads
+/// no binary and asks no package manager.
+#[allow(clippy::too_many_arguments)]
+pub fn attachments(
+    cache: &Cache,
+    app: &App,
+    workspace_root: &Utf8Path,
+    metadata: &ImageMetadata,
+    base_tree: &Tree,
+    base_digest: &str,
+    binaries: &[Binary],
+    platforms: &[PlatformImage],
+) -> Result<Vec<Artifact>> {
+    let sbom_type = app.config.sbom.media_type();
+    if sbom_type.is_none() && !app.config.provenance {
+        return Ok(Vec::new());
+    }
+    let created = metadata.created();
+    let mut origins = None;
+    let mut artifacts = Vec::new();
+    for (binary, image) in binaries.iter().zip(platforms) {
+        let mut info = None;
+        if let Some(media_type) = sbom_type {
+            let key = KeyHasher::new("sbom/v1")
+                .text("format", media_type)
+                .text("binary", &binary.key)
+                .text("base", base_digest)
+                .text("manifest", &image.manifest.digest)
+                .text("version", &metadata.version)
+                .text("created", &created)
+                .text("gopack", env!("CARGO_PKG_VERSION"))
+                .finish();
+            let document = match cache.get("sbom", &key) {
+                Some(path) => std::fs::read(&path).at(&path, "read")?,
+                None => {
+                    if origins.is_none() {
+                        origins = Some(sbom::base_origins(base_tree)?);
+                    }
+                    let info = info.get_or_insert(read_build_info(binary)?);
+                    let subject = sbom::Subject {
+                        app: app.name(),
+                        version: &metadata.version,
+                        platform: &binary.platform,
+                        manifest_digest: &image.manifest.digest,
+                        created: &created,
+                    };
+                    let base = origins.as_deref().unwrap_or_default();
+                    let bytes = match app.config.sbom {
+                        SbomFormat::Cyclonedx => sbom::cyclonedx(&subject, info, base)?,
+                        _ => sbom::spdx(&subject, info, base)?,
+                    };
+                    cache.put("sbom", &key, &bytes)?;
+                    bytes
+                }
+            };
+            artifacts.push(attach(cache, image, media_type, &document, &created)?);
+        }
+        if app.config.provenance {
+            let info = match info.take() {
+                Some(info) => info,
+                None => read_build_info(binary)?,
+            };
+            let document = super::provenance::statement(
+                app,
+                workspace_root,
+                metadata,
+                binary,
+                &info,
+                &image.manifest.digest,
+            )?;
+            artifacts.push(attach(
+                cache,
+                image,
+                super::provenance::MEDIA_TYPE,
+                &document,
+                &created,
+            )?);
+        }
+    }
+    Ok(artifacts)
+}
+
+fn read_build_info(binary: &Binary) -> Result<crate::verify::buildinfo::BuildInfo> {
+    let bytes = std::fs::read(&binary.path).at(&binary.path, "read")?;
+    crate::verify::buildinfo::read_build_info(&bytes).map_err(|e| Error::Invalid {
+        path: binary.path.to_string(),
+        message: e.to_string(),
+        help: "the SBOM and provenance come from the binary's Go build info; set sbom = false \
+               and provenance = false to pack without them"
+            .into(),
+    })
+}
+
+/// The referrers index of the fallback tag schema: `sha256-<hex>` of the subject.
+pub fn fallback_tag(subject: &str) -> String {
+    subject.replace(':', "-")
+}
+
+/// Adds `artifact` to a referrers index (the fallback tag's), keeping what others put there.
+pub fn merge_referrers(existing: Option<&[u8]>, artifact: &Artifact) -> Vec<u8> {
+    let mut manifests: Vec<Descriptor> = existing
+        .and_then(|bytes| serde_json::from_slice::<Index>(bytes).ok())
+        .map(|index| index.manifests)
+        .unwrap_or_default();
+    if !manifests
+        .iter()
+        .any(|m| m.digest == artifact.manifest.digest)
+    {
+        manifests.push(artifact.descriptor());
+    }
+    canonical_json(&Index::new(manifests))
+}
