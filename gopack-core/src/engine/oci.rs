@@ -129,15 +129,24 @@ impl<'a> OciEngine<'a> {
         metadata: &ImageMetadata,
     ) -> Result<PlatformImage> {
         let platform = binary.platform.to_string();
-        let tree = rootfs::app_tree(app, &binary.path);
-        let app_layer = self.layer(
-            app,
-            &platform,
-            "app",
-            &tree,
-            metadata.epoch,
-            Some(&binary.key),
-        )?;
+        let mut tree = rootfs::app_tree(app, &binary.path);
+        let mut run = run.clone();
+        let mut content_key = Some(binary.key.as_str());
+        if app.config.cgo == crate::config::Cgo::Dynamic {
+            let runtime = crate::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
+            runtime.add_to(&mut tree);
+            run.labels
+                .insert(crate::cgo::LIBRARIES_LABEL.into(), runtime.paths.join(","));
+            self.reporter.report(Event::Libraries {
+                app: app.name().into(),
+                platform: platform.clone(),
+                libraries: runtime.listing,
+            });
+            // The libraries' contents are not in the binary's key: hash the tree.
+            content_key = None;
+        }
+        let run = &run;
+        let app_layer = self.layer(app, &platform, "app", &tree, metadata.epoch, content_key)?;
         let layers = [
             (base.0.clone(), "base layer"),
             (app_layer.0.clone(), "app layer"),

@@ -18,6 +18,7 @@ mod buildinfo;
 mod checks;
 mod elf;
 mod layers;
+mod loadable;
 mod report;
 mod run;
 mod source;
@@ -58,6 +59,8 @@ pub struct Expectations {
     pub policy: Policy,
     /// Run the image once in the docker engine (`verify --run`).
     pub run: bool,
+    /// The app's cgo setting; `None` for a foreign image.
+    pub cgo: Option<crate::config::Cgo>,
 }
 
 impl Expectations {
@@ -75,6 +78,7 @@ impl Expectations {
             locale: config.locale.clone(),
             policy: config.verify.clone(),
             run: false,
+            cgo: Some(config.cgo),
         }
     }
 }
