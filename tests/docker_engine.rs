@@ -190,6 +190,130 @@ fn make_builder_image() -> String {
     tag
 }
 
+/// The test builder plus what the idioms' builder installs for cgo (`apk add gcc
+/// musl-dev`): the host's gcc driver, cc1, collect2 and binutils with the shared
+/// libraries they need (found with `ldd`), musl's headers, crt files and libc.a,
+/// and a `gcc` that links against musl, as alpine's does. Built once per content.
+fn cgo_builder_image() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(make_cgo_builder_image).clone()
+}
+
+fn make_cgo_builder_image() -> String {
+    for (tool, package) in [
+        ("x86_64-linux-gnu-gcc-12", "gcc-12"),
+        ("x86_64-linux-gnu-as", "binutils-x86-64-linux-gnu"),
+        ("musl-gcc", "musl-tools"),
+        ("ldd", "libc-bin"),
+    ] {
+        require_tool(tool, package);
+    }
+    let base = builder_image();
+    const GCC_LIB: &str = "/usr/lib/gcc/x86_64-linux-gnu/12";
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "/usr/bin/x86_64-linux-gnu-gcc-12".into(),
+            "/usr/bin/gcc-real".into(),
+        ),
+        ("/usr/bin/x86_64-linux-gnu-as".into(), "/usr/bin/as".into()),
+        (
+            "/usr/bin/x86_64-linux-gnu-ld.bfd".into(),
+            "/usr/bin/ld".into(),
+        ),
+    ];
+    for name in [
+        "cc1",
+        "collect2",
+        "liblto_plugin.so",
+        "lto-wrapper",
+        "libgcc.a",
+        "libgcc_eh.a",
+    ] {
+        files.push((format!("{GCC_LIB}/{name}"), format!("{GCC_LIB}/{name}")));
+    }
+    let mut trees = vec![
+        format!("{GCC_LIB}/include"),
+        "/usr/include/x86_64-linux-musl".to_string(),
+        "/usr/lib/x86_64-linux-musl".to_string(),
+    ];
+    for entry in std::fs::read_dir(GCC_LIB).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.starts_with("crt") && name.ends_with(".o") {
+            files.push((format!("{GCC_LIB}/{name}"), format!("{GCC_LIB}/{name}")));
+        }
+    }
+    // The shared libraries of the programs, and the loader.
+    let programs: Vec<String> = files
+        .iter()
+        .filter(|(from, _)| !from.ends_with(".a") && !from.ends_with(".o"))
+        .map(|(from, _)| from.clone())
+        .collect();
+    let mut libraries = BTreeSet::new();
+    for program in &programs {
+        let out = Command::new("ldd").arg(program).output().unwrap();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let path = match line.split_once("=>") {
+                Some((_, rest)) => rest.trim(),
+                None => line.trim(),
+            };
+            let path = path.split(" (").next().unwrap().trim();
+            if path.starts_with('/') {
+                libraries.insert(path.to_string());
+            }
+        }
+    }
+    files.extend(libraries.iter().map(|l| (l.clone(), l.clone())));
+
+    let mut hasher = KeyHasher::new("gopack-test-cgo-builder/v1");
+    hasher.text("base", &base);
+    for (from, to) in &files {
+        hasher.text("to", to);
+        hasher.field("bytes", &std::fs::read(from).unwrap());
+    }
+    for tree in &trees {
+        hasher.text("tree", tree);
+    }
+    let tag = format!("gopack-test-cgo-builder:{}", &hasher.finish()[..16]);
+    if docker()
+        .args(["image", "inspect", &tag])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        return tag;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let context = camino::Utf8Path::from_path(dir.path()).unwrap();
+    let root = context.join("rootfs");
+    for (from, to) in &files {
+        let target = root.join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from, &target).unwrap();
+    }
+    trees.sort();
+    for tree in &trees {
+        let target = root.join(tree.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        run_ok(Command::new("cp").args(["-rL", tree, target.as_str()]));
+    }
+    // Alpine's gcc targets musl; this one does through musl-gcc's specs.
+    let gcc = root.join("usr/bin/gcc");
+    std::fs::write(
+        &gcc,
+        "#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/x86_64-linux-musl/musl-gcc.specs\n",
+    )
+    .unwrap();
+    run_ok(Command::new("chmod").arg("0755").arg(gcc.as_str()));
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nCOPY rootfs/ /\n"),
+    )
+    .unwrap();
+    run_ok(docker().args(["build", "--quiet", "--tag", &tag, context.as_str()]));
+    tag
+}
+
 fn walk(root: &camino::Utf8Path) -> Vec<camino::Utf8PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -371,6 +495,68 @@ fn pack_runs_as_the_unprivileged_user_and_passes_verify() {
     // pack ran verify; check the report through the library too.
     let (packed, _) = docker_pack(&ws);
     assert!(packed.report.passed(), "{}", packed.report.table());
+}
+
+/// cgo = "static" with the idioms' builder (gcc and musl-dev installed): the
+/// binary is static, runs as the app user, and the image passes verify.
+#[test]
+fn static_cgo_app_builds_with_gcc_and_musl_in_the_builder() {
+    let t = DockerTest::new("cgo");
+    let ws = TestWorkspace::new(&format!(
+        r#"
+[[workspace.metadata.gopack.apps]]
+name = "{}"
+path = "app"
+platforms = ["linux/amd64"]
+builder-image = "{}"
+cgo = "static"
+"#,
+        t.app,
+        cgo_builder_image()
+    ));
+    ws.copy("tests/fixtures/verify/cgo", "app");
+    let out = ws.xtask(["dockerfile", &t.app]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dockerfile = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dockerfile.contains("apk add --no-cache git ca-certificates tzdata gcc musl-dev")
+            && dockerfile.contains("CGO_ENABLED=1")
+            && dockerfile.contains("-extldflags=-static")
+            && dockerfile.contains("-tags=netgo,osusergo"),
+        "{dockerfile}"
+    );
+    let (packed, _) = docker_pack(&ws);
+    assert!(packed.report.passed(), "{}", packed.report.table());
+    for (id, status) in [
+        ("elf.static", gopack_core::verify::Status::Pass),
+        ("elf.loadable", gopack_core::verify::Status::Pass),
+        ("go.cgo", gopack_core::verify::Status::Pass),
+    ] {
+        let check = packed.report.checks_named(id).next().unwrap();
+        assert_eq!(check.status, status, "{}", packed.report.table());
+    }
+    let run = docker()
+        .args(["run", "--rm", "--network", "none", &packed.references[0]])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "cgo says 42");
+
+    // cgo = "dynamic" is the oci engine's: the docker engine says so.
+    let dynamic = ws.root.join("Cargo.toml");
+    let toml = std::fs::read_to_string(&dynamic).unwrap();
+    std::fs::write(
+        &dynamic,
+        toml.replace("cgo = \"static\"", "cgo = \"dynamic\""),
+    )
+    .unwrap();
+    let out = ws.xtask(["dockerfile", &t.app]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("engine = \"oci\""),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -23,6 +23,8 @@ struct Binaries {
     pie: Utf8PathBuf,
     /// A cgo program linked against libc.
     cgo: Utf8PathBuf,
+    /// Static, stripped: no named zone, no TLS (but time.LoadLocationFromTZData linked).
+    plain: Utf8PathBuf,
     /// The commit `hello` was built from.
     revision: String,
 }
@@ -102,8 +104,18 @@ fn binaries() -> &'static Binaries {
             &[("CGO_ENABLED", "1"), ("GOARCH", "amd64")],
             &[],
         );
+        let plain_src = dir.join("src/plain");
+        copy_dir(&repo_root().join("tests/fixtures/verify/plain"), &plain_src);
+        let plain = dir.join("plain");
+        go_build(
+            &plain_src,
+            &plain,
+            &[("CGO_ENABLED", "0"), ("GOARCH", "amd64")],
+            &stripped,
+        );
         Binaries {
             dir,
+            plain,
             hello,
             hello_arm64,
             pie,
@@ -510,6 +522,72 @@ fn shell_fails() {
         .unwrap()
         .message
         .contains("/bin/sh"));
+}
+
+/// False alarms seen on real images: a binary that merely links
+/// time.LoadLocationFromTZData, an image with /etc/passwd but no /etc/group.
+/// And a shell found by content: busybox under another name.
+#[test]
+fn no_false_alarms_and_a_renamed_busybox_is_a_shell() {
+    let bins = binaries();
+    let bytes = std::fs::read(&bins.plain).unwrap();
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"time.LoadLocationFromTZData"),
+        "the fixture should link the symbol that caused the false alarm"
+    );
+    let ctx = context("no-group");
+    std::fs::create_dir_all(ctx.join("etc")).unwrap();
+    std::fs::write(ctx.join("etc/passwd"), PASSWD).unwrap();
+    copy_file(&bins.plain, &ctx.join("plain"));
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY etc/passwd /etc/passwd\nCOPY plain /go/bin/plain\n\
+         USER 10001:10001\nENTRYPOINT [\"/go/bin/plain\"]\n",
+    )
+    .unwrap();
+    let image = DockerImage::build("verify-no-group", &ctx);
+    let report = verify(&engine(&image), &Expectations::default()).unwrap();
+    assert!(report.passed(), "{}", report.table());
+    assert_eq!(
+        statuses(&report, "tz.zoneinfo"),
+        [Status::Skip],
+        "{}",
+        report.table()
+    );
+    assert_eq!(
+        statuses(&report, "user.passwd"),
+        [Status::Warn],
+        "{}",
+        report.table()
+    );
+    let check = report.checks_named("user.passwd").next().unwrap();
+    assert!(
+        check
+            .message
+            .contains("uid 10001 is `appuser` in /etc/passwd")
+            && check.message.contains("no /etc/group"),
+        "{check:?}"
+    );
+
+    let busybox = tool_path("busybox", "busybox-static");
+    let renamed = variant(
+        "renamed-busybox",
+        &image,
+        "COPY helper /usr/local/bin/helper",
+        &[("helper", &busybox)],
+    );
+    let report = verify(&engine(&renamed), &Expectations::default()).unwrap();
+    assert_fails_on(&report, "fs.shell");
+    let check = report.checks_named("fs.shell").next().unwrap();
+    assert!(
+        check
+            .message
+            .contains("/usr/local/bin/helper (a busybox binary)"),
+        "{check:?}"
+    );
+    // The Go binary itself is not taken for a shell.
+    assert!(!check.message.contains("/go/bin/plain"), "{check:?}");
 }
 
 #[test]

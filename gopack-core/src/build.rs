@@ -25,6 +25,10 @@ const BUILD_ENV: &[&str] = &[
     "GORISCV64",
     "GOWORK",
     "GOTOOLCHAIN",
+    "CGO_CFLAGS",
+    "CGO_CPPFLAGS",
+    "CGO_CXXFLAGS",
+    "CGO_LDFLAGS",
 ];
 
 /// A binary built (or taken from the cache) for one platform.
@@ -42,6 +46,8 @@ pub struct Binary {
     pub deps_key: String,
     /// Whether it came from the cache.
     pub cached: bool,
+    /// The C compiler of a cgo build.
+    pub cc: Option<crate::cgo::CCompiler>,
 }
 
 /// Builds apps with one Go toolchain and one cache.
@@ -136,8 +142,12 @@ impl<'a> Builder<'a> {
         sources: &str,
         flags: &BuildFlags,
     ) -> Result<Binary> {
-        let env = build_env(app, platform);
+        let cc = crate::cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
+        let env = build_env(app, platform, cc.as_ref());
         let mut hasher = KeyHasher::new("bin/v1");
+        if let Some(cc) = &cc {
+            cc.hash_into(&mut hasher);
+        }
         hasher
             .text("deps", deps_key)
             .text("go", &self.go.version)
@@ -208,6 +218,7 @@ impl<'a> Builder<'a> {
             key,
             deps_key: deps_key.to_string(),
             cached,
+            cc,
         })
     }
 }
@@ -230,8 +241,18 @@ impl BuildFlags {
             ldflags.push("-X".into());
             ldflags.push(quote_ldflag(&format!("{variable}={version}")));
         }
+        if app.config.cgo == crate::config::Cgo::Static {
+            ldflags.push(crate::cgo::STATIC_LDFLAGS.into());
+        }
         ldflags.extend(app.config.ldflags.iter().cloned());
         let mut tags = app.config.tags.clone();
+        if app.config.cgo == crate::config::Cgo::Static {
+            for tag in crate::cgo::STATIC_TAGS {
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_string());
+                }
+            }
+        }
         if app.config.tzdata == Tzdata::Embed && !tags.iter().any(|t| t == "timetzdata") {
             tags.push("timetzdata".into());
         }
@@ -286,8 +307,16 @@ pub fn git(dir: &Utf8Path, args: &[&str]) -> Option<String> {
 }
 
 /// The environment of `go build` for one platform, sorted by name.
-fn build_env(app: &App, platform: &Platform) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![("CGO_ENABLED".into(), "0".into())];
+fn build_env(
+    app: &App,
+    platform: &Platform,
+    cc: Option<&crate::cgo::CCompiler>,
+) -> Vec<(String, String)> {
+    let cgo = if cc.is_some() { "1" } else { "0" };
+    let mut env: Vec<(String, String)> = vec![("CGO_ENABLED".into(), cgo.into())];
+    if let Some(cc) = cc {
+        env.push(("CC".into(), cc.cc_env()));
+    }
     env.extend(
         platform
             .go_env()

@@ -67,6 +67,7 @@ check_ids! {
     EntrypointExists = "entrypoint.exists", Binary, true;
     EntrypointPermissions = "entrypoint.permissions", Binary, true;
     ElfStatic = "elf.static", Binary, true;
+    ElfLoadable = "elf.loadable", Binary, true;
     ElfMachine = "elf.machine", Binary, true;
     ElfStripped = "elf.stripped", Binary, true;
     GoBuildinfo = "go.buildinfo", Binary, true;

@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod cgo;
 pub mod check_id;
 pub mod cli;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod image;
+pub mod ldso;
 pub mod plan;
 pub mod platform;
 pub mod process;

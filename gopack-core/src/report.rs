@@ -31,6 +31,13 @@ pub enum Event {
         path: String,
         cached: bool,
     },
+    /// The loader and shared libraries a `cgo = "dynamic"` binary needs, put
+    /// into its image (shown with `--verbose`).
+    Libraries {
+        app: String,
+        platform: String,
+        libraries: Vec<String>,
+    },
     /// A layer was written (compressed) or reused from the cache.
     Layer {
         app: String,

@@ -8,13 +8,24 @@ use std::io::Write;
 pub struct Console {
     json: bool,
     quiet: bool,
+    verbose: bool,
 }
 
 impl Console {
     /// A console printing JSON lines when `json`, nothing when `quiet` (errors
     /// still carry the tools' output).
     pub fn new(json: bool, quiet: bool) -> Self {
-        Console { json, quiet }
+        Console {
+            json,
+            quiet,
+            verbose: false,
+        }
+    }
+
+    /// Also prints the details shown only with `--verbose`.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
     }
 }
 
@@ -76,6 +87,21 @@ impl Reporter for Console {
             }
             Event::Pushed { app, reference } => status("Pushed", &format!("{app} to {reference}")),
             Event::Note { message } => status("Note", &message),
+            Event::Libraries {
+                app,
+                platform,
+                libraries,
+            } => {
+                if self.verbose {
+                    status(
+                        "Libraries",
+                        &format!("{app} {platform}: {} objects", libraries.len()),
+                    );
+                    for line in libraries {
+                        status("", &line);
+                    }
+                }
+            }
             Event::Output { .. } => {}
         }
     }

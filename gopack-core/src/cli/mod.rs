@@ -88,6 +88,9 @@ pub struct Common {
     /// Print only errors and results.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Print more detail (e.g. the libraries of a cgo = "dynamic" binary).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
 }
 
 impl Common {
@@ -98,7 +101,7 @@ impl Common {
 
     /// The reporter that prints progress as asked.
     pub fn console(&self) -> Console {
-        Console::new(self.json, self.quiet)
+        Console::new(self.json, self.quiet).verbose(self.verbose)
     }
 }
 
@@ -126,6 +129,9 @@ pub struct Selection {
     /// The version stamped into the binary and used as the image tag.
     #[arg(long = "app-version", value_name = "VERSION")]
     pub version: Option<String>,
+    /// Build with cgo: `off`, `static` or `dynamic` (overrides `cgo`).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub cgo: Option<crate::config::Cgo>,
 }
 
 impl Selection {
@@ -137,6 +143,7 @@ impl Selection {
             uid: self.uid,
             gid: self.gid,
             version: self.version.clone(),
+            cgo: self.cgo,
         }
     }
 }

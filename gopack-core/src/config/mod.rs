@@ -118,10 +118,16 @@ pub struct AppConfig {
     /// builder's /etc/apk/repositories, e.g. `https://mirrors.example.com`.
     #[serde(default)]
     pub apk_mirror: Option<String>,
-    /// The docker engine: build with cgo (installs gcc and musl-dev in the builder
-    /// and links statically). Default false; the oci engine always builds without cgo.
+    /// cgo: `false` (default, CGO_ENABLED=0), `"static"` (cgo, linked fully
+    /// static; `true` means the same) or `"dynamic"` (cgo against the build
+    /// machine's libc; the loader and libraries go into the image).
     #[serde(default)]
-    pub cgo: bool,
+    pub cgo: Cgo,
+    /// The C compiler per platform for cgo, e.g.
+    /// `{ "linux/arm64" = "aarch64-linux-gnu-gcc" }`; a command with arguments
+    /// is split on whitespace (`"zig cc -target aarch64-linux-musl"`).
+    #[serde(default)]
+    pub cc: BTreeMap<String, String>,
     /// The docker engine: extra apk packages for the builder (C libraries for cgo).
     #[serde(default)]
     pub apk_packages: Vec<String>,
@@ -157,6 +163,56 @@ impl std::fmt::Display for EngineKind {
             EngineKind::Oci => "oci",
             EngineKind::Docker => "docker",
         })
+    }
+}
+
+/// `cgo = false | "static" | "dynamic"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cgo {
+    /// CGO_ENABLED=0: a static Go binary (the idioms' default).
+    #[default]
+    Off,
+    /// CGO_ENABLED=1, linked fully static (musl where available).
+    Static,
+    /// CGO_ENABLED=1, dynamically linked; the loader and libraries are copied.
+    Dynamic,
+}
+
+impl Cgo {
+    /// Whether the build runs with CGO_ENABLED=1.
+    pub fn enabled(self) -> bool {
+        self != Cgo::Off
+    }
+
+    /// As the config spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cgo::Off => "false",
+            Cgo::Static => "static",
+            Cgo::Dynamic => "dynamic",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cgo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bool(false) => Ok(Cgo::Off),
+            Raw::Bool(true) => Ok(Cgo::Static),
+            Raw::Text(t) if t == "static" => Ok(Cgo::Static),
+            Raw::Text(t) if t == "dynamic" => Ok(Cgo::Dynamic),
+            Raw::Text(t) if t == "false" || t == "off" => Ok(Cgo::Off),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "`{t}` is not a cgo setting; write false, \"static\" or \"dynamic\""
+            ))),
+        }
     }
 }
 
@@ -283,6 +339,8 @@ pub struct Overrides {
     pub gid: Option<u32>,
     /// `--version`.
     pub version: Option<String>,
+    /// `--cgo`.
+    pub cgo: Option<Cgo>,
 }
 
 /// The cargo workspace and its gopack configuration.
@@ -441,6 +499,9 @@ fn apply_overrides(app: &mut App, overrides: &Overrides) -> Result<()> {
     if let Some(version) = &overrides.version {
         app.config.version = Some(version.clone());
     }
+    if let Some(cgo) = overrides.cgo {
+        app.config.cgo = cgo;
+    }
     check_user(user).map_err(|(field, message)| Error::Flag {
         flag: format!("--{}", field.replace("name", "user-name")),
         message,
@@ -569,7 +630,23 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
                 return Err(config_error(
                     key(&format!("build-env.{name}")),
                     format!("{name} is set by gopack"),
-                    "set the target with `platforms` instead; builds are always static (CGO_ENABLED=0)",
+                    "set the target with `platforms` instead, and cgo with `cgo = \"static\"` or `\"dynamic\"`",
+                ));
+            }
+        }
+        for (platform, command) in &app.cc {
+            if let Err(e) = platform.parse::<Platform>() {
+                return Err(config_error(
+                    key(&format!("cc.\"{platform}\"")),
+                    e.to_string(),
+                    "key the C compiler by platform, e.g. cc = { \"linux/arm64\" = \"aarch64-linux-gnu-gcc\" }",
+                ));
+            }
+            if command.split_whitespace().next().is_none() {
+                return Err(config_error(
+                    key(&format!("cc.\"{platform}\"")),
+                    "the C compiler command is empty".into(),
+                    "write a compiler such as \"aarch64-linux-gnu-gcc\" or \"zig cc -target aarch64-linux-musl\"",
                 ));
             }
         }
@@ -799,6 +876,36 @@ mod tests {
         assert_eq!(ws.all_apps()[0].config.tzdata, Tzdata::Embed);
         let text = error_text(json!({"apps": [{"name": "api", "path": "app", "tzdata": "yes"}]}));
         assert!(text.contains("tzdata"), "{text}");
+    }
+
+    #[test]
+    fn cgo_forms_and_cc_keys() {
+        let ws = workspace(json!({"apps": [
+            {"name": "a", "path": "app", "cgo": true},
+            {"name": "b", "path": "app", "cgo": "dynamic", "cc": {"linux/arm64": "zig cc -target aarch64-linux-musl"}},
+            {"name": "c", "path": "app"}
+        ]}))
+        .unwrap();
+        let cgo: Vec<Cgo> = ws.all_apps().iter().map(|a| a.config.cgo).collect();
+        assert_eq!(cgo, vec![Cgo::Static, Cgo::Dynamic, Cgo::Off]);
+        let text = error_text(json!({"apps": [{"name": "a", "path": "app", "cgo": "shared"}]}));
+        assert!(
+            text.contains("apps[0].cgo") && text.contains("\"dynamic\""),
+            "{text}"
+        );
+        let text =
+            error_text(json!({"apps": [{"name": "a", "path": "app", "cc": {"linux/x86": "gcc"}}]}));
+        assert!(text.contains("cc.\"linux/x86\""), "{text}");
+        let apps = ws
+            .select(
+                &["c".into()],
+                &Overrides {
+                    cgo: Some(Cgo::Static),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(apps[0].config.cgo, Cgo::Static);
     }
 
     #[test]

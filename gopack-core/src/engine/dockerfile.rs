@@ -153,7 +153,7 @@ fn deps_stage(app: &App, builder: &str, has_go_sum: bool) -> String {
         );
     }
     let mut packages: Vec<String> = vec!["git".into(), "ca-certificates".into(), "tzdata".into()];
-    if config.cgo {
+    if config.cgo.enabled() {
         packages.extend(["gcc".into(), "musl-dev".into()]);
     }
     packages.extend(config.apk_packages.iter().cloned());
@@ -229,22 +229,26 @@ const GROUP_FORMAT: &str = "root:x:0:\\nnogroup:x:65534:\\n%s:x:%s:\\n";
 
 fn build_stage(app: &App, options: &Options) -> Result<String> {
     let config = &app.config;
+    if config.cgo == crate::config::Cgo::Dynamic {
+        return Err(Error::Invalid {
+            path: format!("app `{}`: cgo = \"dynamic\"", app.name()),
+            message: "the docker engine builds cgo apps static only (its builder is musl-based)"
+                .into(),
+            help: "use cgo = \"static\" with the docker engine, or engine = \"oci\" (or --engine oci) for cgo = \"dynamic\"".into(),
+        });
+    }
     // The version is a build argument, so that a committed Dockerfile does not
     // change with every commit; the engine passes the resolved version.
     let mut versioned = app.clone();
     versioned.config.version = Some("${VERSION}".into());
-    let mut flags = BuildFlags::for_app(&versioned, &app.dir)?;
-    if config.cgo {
-        flags
-            .ldflags
-            .push_str(" -linkmode=external -extldflags=-static");
-    }
+    // Static cgo's -ldflags and tags come with the flags.
+    let flags = BuildFlags::for_app(&versioned, &app.dir)?;
     let binary = app.binary_path();
     let output = format!("{APPFS_DIR}{binary}");
 
     let mut env: Vec<(String, String)> = vec![(
         "CGO_ENABLED".into(),
-        if config.cgo { "1" } else { "0" }.into(),
+        if config.cgo.enabled() { "1" } else { "0" }.into(),
     )];
     env.extend(
         options

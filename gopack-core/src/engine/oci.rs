@@ -142,18 +142,33 @@ impl<'a> OciEngine<'a> {
     ) -> Result<PlatformImage> {
         let platform = binary.platform.to_string();
         let mut tree = rootfs::app_tree(app, &binary.path);
-        let mut content_key = binary.key.clone();
+        let mut run = run.clone();
+        let mut content_key = Some(binary.key.clone());
         if !app.config.files.is_empty() {
             let files_key = crate::image::files::add_to_tree(app, &self.workspace.root, &mut tree)?;
-            content_key = format!("{content_key}+{files_key}");
+            content_key = Some(format!("{}+{files_key}", binary.key));
         }
+        if app.config.cgo == crate::config::Cgo::Dynamic {
+            let runtime = crate::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
+            runtime.add_to(&mut tree);
+            run.labels
+                .insert(crate::cgo::LIBRARIES_LABEL.into(), runtime.paths.join(","));
+            self.reporter.report(Event::Libraries {
+                app: app.name().into(),
+                platform: platform.clone(),
+                libraries: runtime.listing,
+            });
+            // The libraries' contents are not in the binary's key: hash the tree.
+            content_key = None;
+        }
+        let run = &run;
         let app_layer = self.layer(
             app,
             &platform,
             "app",
             &tree,
             metadata.epoch,
-            Some(&content_key),
+            content_key.as_deref(),
         )?;
         let layers = [
             (base.0.clone(), "base layer"),

@@ -41,6 +41,9 @@ pub(crate) struct Node {
     pub link: Option<String>,
     /// The first bytes of a file.
     pub head: Vec<u8>,
+    /// For an executable ELF file that is a multi-call shell binary: which one
+    /// (`busybox`, `toybox`), told by its content whatever its name.
+    pub multicall: Option<&'static str>,
     /// Where the file's bytes are: layer index and the path in that layer's tar.
     pub data: (usize, String),
 }
@@ -135,6 +138,50 @@ pub(crate) fn normalize(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// Markers of multi-call binaries that give a shell, found in their help texts.
+const MULTICALL_MARKERS: &[(&[u8], &str)] = &[
+    (b"BusyBox is a multi-call binary", "busybox"),
+    (b"BusyBox v1.", "busybox"),
+    (b"landley.net/toybox", "toybox"),
+];
+
+fn is_executable_elf(mode: u32, head: &[u8]) -> bool {
+    mode & 0o111 != 0 && head.starts_with(b"\x7fELF")
+}
+
+fn multicall_in(bytes: &[u8]) -> Option<&'static str> {
+    MULTICALL_MARKERS
+        .iter()
+        .find(|(marker, _)| super::elf::contains(bytes, marker))
+        .map(|(_, name)| *name)
+}
+
+/// Streams the rest of a file (after `head`) in chunks, keeping an overlap so
+/// that a marker across two chunks is found; memory stays bounded.
+fn scan_multicall(head: &[u8], rest: &mut impl Read) -> io::Result<Option<&'static str>> {
+    let keep = MULTICALL_MARKERS
+        .iter()
+        .map(|(m, _)| m.len())
+        .max()
+        .unwrap_or(0);
+    let mut window = head.to_vec();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(found) = multicall_in(&window) {
+            // Drain the entry so the tar reader stays in step (it skips anyway).
+            io::copy(rest, &mut io::sink())?;
+            return Ok(Some(found));
+        }
+        let n = rest.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let start = window.len().saturating_sub(keep);
+        window.drain(..start);
+        window.extend_from_slice(&chunk[..n]);
+    }
 }
 
 fn parent(path: &str) -> &str {
@@ -262,6 +309,7 @@ impl Tree {
             size: entry.size(),
             link: None,
             head: Vec::new(),
+            multicall: None,
             data: (layer, path.clone()),
         };
         if kind.is_dir() {
@@ -290,11 +338,17 @@ impl Tree {
                 let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
                 entry.read_to_end(&mut bytes)?;
                 node.head = bytes.iter().take(HEAD).copied().collect();
+                if is_executable_elf(mode, &node.head) {
+                    node.multicall = multicall_in(&bytes);
+                }
                 self.captured
                     .insert((layer, path.clone()), std::sync::Arc::new(bytes));
             } else {
                 let mut head = Vec::with_capacity(HEAD);
                 (&mut entry).take(HEAD as u64).read_to_end(&mut head)?;
+                if is_executable_elf(mode, &head) {
+                    node.multicall = scan_multicall(&head, &mut entry)?;
+                }
                 node.head = head;
             }
         }

@@ -19,6 +19,7 @@ pub mod buildinfo;
 mod checks;
 mod elf;
 mod layers;
+mod loadable;
 mod report;
 mod run;
 mod source;
@@ -59,6 +60,8 @@ pub struct Expectations {
     pub policy: Policy,
     /// Run the image once in the docker engine (`verify --run`).
     pub run: bool,
+    /// The app's cgo setting; `None` for a foreign image.
+    pub cgo: Option<crate::config::Cgo>,
 }
 
 impl Expectations {
@@ -76,6 +79,7 @@ impl Expectations {
             locale: config.locale.clone(),
             policy: config.verify.clone(),
             run: false,
+            cgo: Some(config.cgo),
         }
     }
 }

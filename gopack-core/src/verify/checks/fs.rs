@@ -9,12 +9,16 @@ pub(super) fn shell_check(tree: &Tree) -> Check {
         .nodes
         .iter()
         .filter(|(path, node)| {
-            matches!(node.kind, Kind::File | Kind::Symlink)
-                && SHELLS.contains(&path.rsplit('/').next().unwrap_or(""))
+            (matches!(node.kind, Kind::File | Kind::Symlink)
+                && SHELLS.contains(&path.rsplit('/').next().unwrap_or("")))
+                || node.multicall.is_some()
         })
-        .map(|(path, node)| match &node.link {
-            Some(link) => format!("{path} -> {link}"),
-            None => path.clone(),
+        .map(|(path, node)| match (&node.link, node.multicall) {
+            (Some(link), _) => format!("{path} -> {link}"),
+            (None, Some(name)) if !path.ends_with(&format!("/{name}")) => {
+                format!("{path} (a {name} binary)")
+            }
+            (None, _) => path.clone(),
         })
         .collect();
     if found.is_empty() {

@@ -143,6 +143,7 @@ pub(crate) fn check_image(
         (None, _) => {
             for id in [
                 CheckId::ElfStatic,
+                CheckId::ElfLoadable,
                 CheckId::ElfMachine,
                 CheckId::ElfStripped,
             ] {
@@ -152,6 +153,7 @@ pub(crate) fn check_image(
         (Some((_, _, Err(why))), _) => {
             for id in [
                 CheckId::ElfStatic,
+                CheckId::ElfLoadable,
                 CheckId::ElfMachine,
                 CheckId::ElfStripped,
             ] {
@@ -164,6 +166,7 @@ pub(crate) fn check_image(
         (Some((path, _, _)), Some(Err(why))) => {
             for id in [
                 CheckId::ElfStatic,
+                CheckId::ElfLoadable,
                 CheckId::ElfMachine,
                 CheckId::ElfStripped,
             ] {
@@ -181,6 +184,14 @@ pub(crate) fn check_image(
                 &opened.store,
                 image,
             ));
+            if let Some(bytes) = bytes {
+                let files = super::loadable::ImageFiles {
+                    tree: &tree,
+                    store: &opened.store,
+                    layers: &image.layers,
+                };
+                entry.push(super::loadable::loadable_check(path, bytes, &files));
+            }
             entry.push(binary::machine_check(path, facts, image));
             entry.push(binary::stripped_check(path, facts, strict));
         }
@@ -201,6 +212,7 @@ pub(crate) fn check_image(
     checks.push(certs::certs_check(&tree, bytes, expect, &content));
     checks.push(tz::zoneinfo_check(&tree, bytes, expect, &content));
     checks.push(config::env_check(&env, expect, strict));
+    super::loadable::apply_cgo_expectation(&mut checks, expect);
     checks
 }
 

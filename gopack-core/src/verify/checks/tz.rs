@@ -15,7 +15,9 @@ pub(super) fn zoneinfo_check(
     content: &dyn Fn(&Node) -> Result<FileBytes, String>,
 ) -> Check {
     let embedded = binary.is_some_and(|b| elf::contains(b, b"time/tzdata."));
-    let loads = binary.is_some_and(|b| elf::contains(b, b"time.LoadLocation"));
+    // The function's own name, NUL-terminated as in Go's function name table:
+    // time.LoadLocationFromTZData is in nearly every binary and says nothing.
+    let loads = binary.is_some_and(|b| elf::contains(b, b"time.LoadLocation\0"));
     let is_tzif = |path: &str| {
         tree.resolve(path)
             .is_some_and(|(_, n)| n.kind == Kind::File && n.head.starts_with(b"TZif"))

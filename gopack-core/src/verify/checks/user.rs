@@ -92,8 +92,9 @@ pub(super) fn user_checks(
     if passwd.is_none() {
         problems.push("the image has no /etc/passwd".to_string());
     }
+    let mut warnings = Vec::new();
     if group.is_none() {
-        problems.push("the image has no /etc/group".to_string());
+        warnings.push("the image has no /etc/group".to_string());
     }
     if let Some(uid) = uid.filter(|_| passwd.is_some()) {
         match users.iter().find(|u| u.1 == uid) {
@@ -128,9 +129,15 @@ pub(super) fn user_checks(
             ));
         }
     }
-    checks.push(if problems.is_empty() {
+    checks.push(if problems.is_empty() && !warnings.is_empty() {
+        // The user resolves through /etc/passwd; only group names are lost.
+        facts.extend(warnings);
+        Check::warn(CheckId::UserPasswd, facts.join("; "))
+            .remedy("add /etc/group with the user's group (e.g. `appuser:x:10001:`) so that tools can name it")
+    } else if problems.is_empty() {
         Check::pass(CheckId::UserPasswd, facts.join("; "))
     } else {
+        problems.extend(warnings);
         Check::fail(CheckId::UserPasswd, problems.join("; "))
             .remedy("add the user to /etc/passwd and its group to /etc/group (e.g. `appuser:x:10001:10001::/nonexistent:/sbin/nologin`), matching USER")
     });
