@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod gomod;
 pub mod image;
 pub mod plan;
 pub mod platform;
@@ -21,6 +22,7 @@ pub mod process;
 pub mod publish;
 pub mod report;
 pub mod toolchain;
+pub mod vcs;
 pub mod verify;
 
 pub use error::{Error, Result};

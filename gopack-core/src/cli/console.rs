@@ -76,6 +76,7 @@ impl Reporter for Console {
             }
             Event::Pushed { app, reference } => status("Pushed", &format!("{app} to {reference}")),
             Event::Note { message } => status("Note", &message),
+            Event::Warning { message } => status("Warning", &message),
             Event::Output { .. } => {}
         }
     }

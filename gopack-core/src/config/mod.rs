@@ -74,7 +74,11 @@ pub struct AppConfig {
     /// Extra environment for `go build` (e.g. GOAMD64 = "v3").
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// The image version; default: `git describe --tags --always --dirty`.
+    /// Build inside the `go.work` that go would find above the module (default true);
+    /// `false` builds the module alone, as `GOWORK=off` does.
+    #[serde(default = "yes")]
+    pub go_work: bool,
+    /// The image version; default: from the commits that touch the app (see `vcs`).
     #[serde(default)]
     pub version: Option<String>,
     /// A Go variable set to the version with `-X`, e.g. `main.version`.
