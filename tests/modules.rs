@@ -298,6 +298,27 @@ path = "../outside-repo/app"
     assert_eq!(metadata.revision.as_deref(), Some(commit.as_str()));
     assert!(metadata.epoch > 0);
     assert!(recorder.events().is_empty(), "{:?}", recorder.events());
+
+    // The same repository as a submodule of the workspace: its history, not the workspace's.
+    run_ok(
+        Command::new("git")
+            .args([
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "add",
+                "--quiet",
+            ])
+            .arg(outside.as_str())
+            .arg("sub")
+            .current_dir(&ws.root),
+    );
+    git(&ws.root, &["commit", "--quiet", "-m", "submodule"]);
+    ws.set_config("[[workspace.metadata.gopack.apps]]\nname = \"sub\"\npath = \"sub/app\"\n");
+    let app = ws.workspace().all_apps()[0].clone();
+    let metadata = ImageMetadata::read(&app, &Recorder::default()).unwrap();
+    assert_eq!(metadata.version, "v0.3.0");
+    assert_eq!(metadata.revision.as_deref(), Some(commit.as_str()));
 }
 
 struct RemoveOnDrop(camino::Utf8PathBuf);
@@ -360,13 +381,28 @@ platforms = ["linux/amd64"]
         " M go/app/message.txt\n M go/lib/lib.go\n"
     );
 
-    // go-work = false builds the module alone, as GOWORK=off: lib cannot be found.
+    // go-work = false builds the module alone, as GOWORK=off: then go.mod's
+    // requirement of example.com/lib needs a go.sum, which it does not have.
     ws.set_config(
         "[[workspace.metadata.gopack.apps]]\nname = \"app\"\npath = \"go/app\"\n\
          platforms = [\"linux/amd64\"]\ngo-work = false\n",
     );
     let out = ws.xtask(["build", "app"]);
     assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("go mod tidy"),
+        "{}",
+        text(&out)
+    );
+    // With a go.sum the module alone is a real GOWORK=off build: go cannot find lib.
+    ws.write("go/app/go.sum", "");
+    let out = ws.xtask(["build", "app"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("example.com/lib"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -172,6 +172,8 @@ impl<'a> Builder<'a> {
         self.go
             .cmd(["mod", "download"])
             .arg(format!("-modfile={}", modfile.display()))
+            // Only modules outside a go.work download here (-modfile needs that).
+            .env("GOWORK", "off")
             .dir(&app.dir)
             .help(format!(
                 "`go mod download` failed in {}: check go.mod and go.sum, and that the module proxy \
@@ -473,6 +475,10 @@ fn build_env(app: &App, platform: &Platform) -> Vec<(String, String)> {
         }
     }
     env.extend(app.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if !app.config.go_work {
+        env.retain(|(name, _)| name != "GOWORK");
+        env.push(("GOWORK".into(), "off".into()));
+    }
     env.sort();
     env
 }

@@ -130,11 +130,6 @@ impl ModuleSetup {
         }
         Ok(paths)
     }
-
-    /// `GOWORK` for the go command, when gopack decides it.
-    pub fn gowork_env(&self, app: &App) -> Option<(String, String)> {
-        (!app.config.go_work).then(|| ("GOWORK".to_string(), "off".to_string()))
-    }
 }
 
 /// The go.work in effect for `app`: `GOWORK` (env of the app, then of the
