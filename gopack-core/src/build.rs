@@ -248,7 +248,12 @@ impl<'a> Builder<'a> {
                 for (name, value) in &env {
                     cmd = cmd.env(name.clone(), value.clone());
                 }
-                cmd.stream_explained(self.reporter, |output| explain_failure(app, output))?;
+                let cgo_off = env
+                    .iter()
+                    .any(|(name, value)| name == "CGO_ENABLED" && value == "0");
+                cmd.stream_explained(self.reporter, |output| {
+                    explain_failure(app, output, cgo_off)
+                })?;
                 check_executable(app, &temp)?;
                 let entry = self.cache.commit("bin", &key, temp)?;
                 install(&entry, &output)?;
@@ -364,7 +369,7 @@ fn tidy_error(app: &App, message: &str) -> Error {
 }
 
 /// A clearer error for a failed `go build` whose output shows a known cause.
-fn explain_failure(app: &App, output: &str) -> Option<Error> {
+fn explain_failure(app: &App, output: &str, cgo_off: bool) -> Option<Error> {
     if output.contains("missing go.sum entry") || output.contains("updates to go.mod needed") {
         return Some(tidy_error(
             app,
@@ -381,7 +386,7 @@ fn explain_failure(app: &App, output: &str) -> Option<Error> {
             ),
         });
     }
-    if let Some(file) = cgo_file(app) {
+    if let Some(file) = cgo_off.then(|| cgo_file(app)).flatten() {
         return Some(Error::Invalid {
             path: file.to_string(),
             message: format!(

@@ -121,10 +121,22 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
     let mut version = match &last {
         None => "dev".to_string(),
         Some((commit, _)) => {
-            let tagged = if repo.may_have_tags() {
+            // Tag names come from .git itself: no tags in the module's convention, no git run.
+            let names = repo.tag_names();
+            let nested =
+                !prefix.is_empty() && best_tag(&prefix, nested_only(&prefix, &names)).is_some();
+            let wide = best_tag(
+                "",
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| !n.contains('/')),
+            )
+            .is_some();
+            let tagged = if nested || wide {
                 run(&["tag", "--list", "--contains", commit, "--merged", "HEAD"])
                     .and_then(|tags| best_tag(&prefix, tags.lines()))
-                    .or_else(|| describe(&run, &prefix, commit))
+                    .or_else(|| describe(&run, &prefix, commit, nested, wide))
             } else {
                 None
             };
@@ -153,12 +165,20 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
 
 /// The nearest tag before `commit` in the module's convention, with the extra
 /// commits (`v1.2.0-3-gabc1234`), or None.
-fn describe(run: &dyn Fn(&[&str]) -> Option<String>, prefix: &str, commit: &str) -> Option<String> {
+fn describe(
+    run: &dyn Fn(&[&str]) -> Option<String>,
+    prefix: &str,
+    commit: &str,
+    nested: bool,
+    wide: bool,
+) -> Option<String> {
     let mut patterns = Vec::new();
-    if !prefix.is_empty() {
+    if nested {
         patterns.push(format!("{prefix}/v[0-9]*"));
     }
-    patterns.push("v[0-9]*".to_string());
+    if wide {
+        patterns.push("v[0-9]*".to_string());
+    }
     patterns.iter().find_map(|pattern| {
         let text = run(&[
             "describe",
@@ -175,6 +195,14 @@ fn describe(run: &dyn Fn(&[&str]) -> Option<String>, prefix: &str, commit: &str)
             text.strip_prefix(&format!("{prefix}/")).unwrap_or(text)
         };
         (!text.is_empty()).then(|| text.to_string())
+    })
+}
+
+/// The names among `names` in the module folder's convention (`<prefix>/...`).
+fn nested_only<'n>(prefix: &'n str, names: &'n [String]) -> impl Iterator<Item = &'n str> {
+    names.iter().map(String::as_str).filter(move |name| {
+        name.rsplit_once('/')
+            .is_some_and(|(folder, _)| folder == prefix)
     })
 }
 
@@ -295,18 +323,38 @@ impl Repository {
         specs
     }
 
-    /// Whether the repository may have tags (skips the tag queries when it has none).
-    fn may_have_tags(&self) -> bool {
+    /// The names of the repository's tags, read from `refs/tags/` and `packed-refs`.
+    pub fn tag_names(&self) -> Vec<String> {
         let common = self.common_dir();
-        let loose = common
-            .join("refs/tags")
-            .read_dir_utf8()
-            .map(|mut entries| entries.next().is_some())
-            .unwrap_or(false);
-        loose
-            || std::fs::read_to_string(common.join("packed-refs"))
-                .map(|text| text.contains(" refs/tags/"))
-                .unwrap_or(false)
+        let mut names = Vec::new();
+        let tags = common.join("refs/tags");
+        let mut stack = vec![tags.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = dir.read_dir_utf8() else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => stack.push(entry.path().to_path_buf()),
+                    Ok(_) => {
+                        if let Ok(name) = entry.path().strip_prefix(&tags) {
+                            names.push(name.to_string());
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(common.join("packed-refs")) {
+            names.extend(
+                text.lines()
+                    .filter_map(|line| line.split_once(" refs/tags/"))
+                    .map(|(_, name)| name.to_string()),
+            );
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The folder with refs and config (worktrees point at it with `commondir`).
@@ -405,6 +453,21 @@ mod tests {
             ]),
             vec![":(literal)services/a", ":(literal)services/lib"]
         );
-        assert!(!repo.may_have_tags());
+        assert!(repo.tag_names().is_empty());
+        std::fs::create_dir_all(root.join(".git/refs/tags/services/a")).unwrap();
+        std::fs::write(
+            root.join(".git/refs/tags/services/a/v1.2.0"),
+            "0".repeat(40),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(".git/packed-refs"),
+            format!(
+                "# pack-refs with: peeled\n{0} refs/tags/v0.1.0\n^{0}\n{0} refs/heads/main\n",
+                "1".repeat(40)
+            ),
+        )
+        .unwrap();
+        assert_eq!(repo.tag_names(), vec!["services/a/v1.2.0", "v0.1.0"]);
     }
 }
