@@ -512,24 +512,33 @@ impl Drop for Registry {
 }
 
 /// Writes a vendored Go app at `dir`: `cmd/hello` imports two third-party modules
-/// that exist only in vendor/ (no module proxy has them), as `go mod vendor` leaves them.
+/// that exist only in vendor/ (no module proxy has them), as `go mod vendor` leaves them;
+/// one of them is `replace`d with a local folder (`third_party/shout`).
 pub fn write_vendored_app(dir: &Utf8Path) {
     let files = [
         (
             "go.mod",
-            "module example.com/vendored\n\ngo 1.21\n\nrequire (\n\texample.net/greeting v1.3.0\n\texample.org/shout v0.2.0\n)\n",
+            "module example.com/vendored\n\ngo 1.21\n\nrequire (\n\texample.net/greeting v1.3.0\n\texample.org/shout v0.2.0\n)\n\n\
+             replace example.org/shout v0.2.0 => ./third_party/shout\n",
+        ),
+        (
+            "third_party/shout/go.mod",
+            "module example.org/shout\n\ngo 1.21\n",
+        ),
+        (
+            "third_party/shout/shout.go",
+            "// Package shout is a vendored third-party module.\npackage shout\n\n\
+             import \"strings\"\n\n// Loud upper-cases s.\nfunc Loud(s string) string { return strings.ToUpper(s) + \"!\" }\n",
         ),
         (
             "go.sum",
             "example.net/greeting v1.3.0 h1:7aU5VqVG3SMr3HjBg6dPWbPBVO3vPmMCjYm4bAbQ8Hc=\n\
-             example.net/greeting v1.3.0/go.mod h1:1pN4TSHnVTqQ2l6V0rSGQn5aTjBVUzHgTtqHC3wErwY=\n\
-             example.org/shout v0.2.0 h1:Wl1tE9Ke2kkCM0hg4QyfNqJfLd8lYbqvXyW8Lw3F4sU=\n\
-             example.org/shout v0.2.0/go.mod h1:hC6Zn7mNCLZ1wYmBmcCkO2WsJ8bG9y+jO7l8mX0V3eQ=\n",
+             example.net/greeting v1.3.0/go.mod h1:1pN4TSHnVTqQ2l6V0rSGQn5aTjBVUzHgTtqHC3wErwY=\n",
         ),
         (
             "vendor/modules.txt",
             "# example.net/greeting v1.3.0\n## explicit; go 1.21\nexample.net/greeting\n\
-             # example.org/shout v0.2.0\n## explicit; go 1.21\nexample.org/shout\n",
+             # example.org/shout v0.2.0 => ./third_party/shout\n## explicit; go 1.21\nexample.org/shout\n",
         ),
         (
             "vendor/example.net/greeting/greeting.go",
