@@ -851,3 +851,39 @@ fn missing_builder_image_is_a_clear_error() {
         text(&out)
     );
 }
+
+#[test]
+fn vendored_app_builds_without_downloading() {
+    let t = DockerTest::new("vendored");
+    let ws = t.workspace("examples/hello", "main = \"cmd/hello\"");
+    std::fs::remove_dir_all(ws.root.join("app")).unwrap();
+    write_vendored_app(&ws.root.join("app"));
+    git_commit_all(&ws.root);
+    let before = git_status(&ws.root);
+    let dockerfile = ws.xtask(["dockerfile", &t.app]);
+    assert!(dockerfile.status.success(), "{}", text(&dockerfile));
+    let dockerfile = String::from_utf8_lossy(&dockerfile.stdout);
+    assert!(!dockerfile.contains("go mod download"), "{dockerfile}");
+    assert!(dockerfile.contains("-mod=vendor"), "{dockerfile}");
+    assert!(dockerfile.contains(" ./cmd/hello"), "{dockerfile}");
+
+    let (packed, events) = docker_pack(&ws);
+    assert!(!ran_go_mod_download(&events), "{events:?}");
+    assert!(packed.report.passed(), "{}", packed.report.table());
+    let run = docker()
+        .args(["run", "--rm", "--network", "none", &packed.references[0]])
+        .output()
+        .unwrap();
+    let head = git(&ws.root, &["rev-parse", "--short=7", "HEAD"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        format!("HELLO, VENDORED! {}", head.trim()),
+        "{}",
+        text(&run)
+    );
+    assert_eq!(
+        git_status(&ws.root),
+        before,
+        "the docker engine changed the source tree"
+    );
+}

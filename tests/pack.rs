@@ -46,6 +46,10 @@ fn same_digest_from_two_clones_and_from_a_cold_cache() {
         "the archives differ"
     );
 
+    // Packing wrote nothing into either checkout.
+    assert_eq!(git_status(&a), "");
+    assert_eq!(git_status(&b), "");
+
     // An emptied cache gives the same digest again.
     std::fs::remove_dir_all(a.join("target/gopack")).unwrap();
     assert_eq!(pack(&a, &[]), digest_a);

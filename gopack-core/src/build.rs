@@ -1,17 +1,21 @@
 //! `go build` with the idioms' flags, one static binary per platform, cached.
 //!
-//! Dependencies are downloaded once per deps key (go.sum, go.mod, Go
-//! version); a binary is reused, without running `go build`, while its key
+//! Dependencies are downloaded once per deps key (go.mod, go.sum,
+//! vendor/modules.txt, go.work, Go version; vendored modules need no
+//! download); a binary is reused, without running `go build`, while its key
 //! (deps key, module sources, flags, environment, platform) is unchanged.
+//! go runs with `-mod=readonly` (or `-mod=vendor`) and never writes into the
+//! user's folders; see [`crate::gomod`].
 
 use crate::cache::{Cache, KeyHasher};
 use crate::config::{App, Tzdata, Workspace};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::fingerprint;
+use crate::gomod::{self, ModuleSetup};
 use crate::platform::Platform;
-use crate::process::Cmd;
 use crate::report::{Event, Reporter};
-use crate::toolchain::{which_utf8, Go};
+use crate::toolchain::Go;
+use crate::vcs;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Environment variables of the caller's shell that change what `go build` makes.
@@ -79,12 +83,36 @@ impl<'a> Builder<'a> {
         &self.cache
     }
 
-    /// Builds every platform of `app`.
+    /// Builds every platform of `app`; the version stamp (`version-variable`)
+    /// comes from the app's history (see [`crate::vcs`]).
     pub fn build(&self, app: &App) -> Result<Vec<Binary>> {
-        let deps_key = self.ensure_deps(app)?;
-        let flags = BuildFlags::for_app(app, &self.workspace.root)?;
-        let mut sources = KeyHasher::new("sources/v1");
-        fingerprint::hash_module_sources(&app.dir, &self.workspace.target_dir, &mut sources)?;
+        let version = match (&app.config.version_variable, &app.config.version) {
+            (None, _) => String::new(),
+            (Some(_), Some(version)) => version.clone(),
+            (Some(_), None) => {
+                let setup = ModuleSetup::detect(app)?;
+                let revision = vcs::revision(&app.dir, &setup.input_paths(app)?);
+                for message in revision.warnings(app.name()) {
+                    self.reporter.report(Event::Warning { message });
+                }
+                revision.version
+            }
+        };
+        self.build_version(app, &version)
+    }
+
+    /// Builds every platform of `app`, stamping `version` (when the app has a `version-variable`).
+    pub fn build_version(&self, app: &App, version: &str) -> Result<Vec<Binary>> {
+        let setup = ModuleSetup::detect(app)?;
+        let deps_key = self.ensure_deps(app, &setup)?;
+        let flags = BuildFlags::for_app(app, version, &setup)?;
+        let mut sources = KeyHasher::new("sources/v2");
+        fingerprint::hash_module_sources(
+            &app.dir,
+            &setup.source_folders(app)?,
+            &self.workspace.target_dir,
+            &mut sources,
+        )?;
         let sources = sources.finish();
         app.platforms()
             .iter()
@@ -92,23 +120,36 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    /// Runs `go mod download` unless this deps key was downloaded before.
-    fn ensure_deps(&self, app: &App) -> Result<String> {
-        let mut hasher = KeyHasher::new("deps/v1");
-        for file in ["go.mod", "go.sum"] {
-            let path = app.dir.join(file);
+    /// Runs `go mod download` unless this deps key was downloaded before, or
+    /// the modules are vendored, or a go.work is in effect (then `go build`
+    /// fetches what it needs, read-only).
+    fn ensure_deps(&self, app: &App, setup: &ModuleSetup) -> Result<String> {
+        let mut hasher = KeyHasher::new("deps/v2");
+        for path in setup.deps_files(app) {
             let bytes = match std::fs::read(&path) {
                 Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == "go.sum" => {
-                    Vec::new()
-                }
-                Err(e) => return Err(crate::error::Error::io(path, "read", e)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(Error::io(path, "read", e)),
             };
-            hasher.field(file, &bytes);
+            hasher.field(&relative_label(&path, &app.dir), &bytes);
         }
-        hasher.text("go", &self.go.version);
+        hasher
+            .text("go", &self.go.version)
+            .text("mod", setup.mod_flag());
         let key = hasher.finish();
         let event_key = short(&key);
+        if setup.vendored() || setup.work.is_some() {
+            return Ok(key);
+        }
+        let go_mod = app.dir.join("go.mod");
+        let go_sum = app.dir.join("go.sum");
+        let go_mod_text = std::fs::read_to_string(&go_mod).at(&go_mod, "read")?;
+        if gomod::has_requirements(&go_mod_text) && !go_sum.is_file() {
+            return Err(tidy_error(
+                app,
+                "go.sum is missing, and go.mod requires modules",
+            ));
+        }
         if self.cache.get("deps", &key).is_some() {
             self.reporter.report(Event::DepsCached {
                 app: app.name().into(),
@@ -120,8 +161,27 @@ impl<'a> Builder<'a> {
             app: app.name().into(),
             key: event_key,
         });
+        // go writes what it would add to go.mod and go.sum into a copy, never the user's files.
+        let scratch = tempfile::Builder::new()
+            .prefix("gopack-modfile-")
+            .tempdir()
+            .map_err(|e| {
+                Error::io(
+                    std::env::temp_dir().display().to_string(),
+                    "create a folder in",
+                    e,
+                )
+            })?;
+        let modfile = scratch.path().join("go.mod");
+        std::fs::copy(&go_mod, &modfile).at(&go_mod, "copy")?;
+        if go_sum.is_file() {
+            std::fs::copy(&go_sum, scratch.path().join("go.sum")).at(&go_sum, "copy")?;
+        }
         self.go
             .cmd(["mod", "download"])
+            .arg(format!("-modfile={}", modfile.display()))
+            // Only modules outside a go.work download here (-modfile needs that).
+            .env("GOWORK", "off")
             .dir(&app.dir)
             .help(format!(
                 "`go mod download` failed in {}: check go.mod and go.sum, and that the module proxy \
@@ -144,6 +204,7 @@ impl<'a> Builder<'a> {
     ) -> Result<Binary> {
         let cc = crate::cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
         let env = build_env(app, platform, cc.as_ref());
+        let main = main_package(&app.config.main);
         let mut hasher = KeyHasher::new("bin/v1");
         if let Some(cc) = &cc {
             cc.hash_into(&mut hasher);
@@ -189,7 +250,7 @@ impl<'a> Builder<'a> {
                     .go
                     .cmd(["build"])
                     .args(flags.args())
-                    .args(["-o", &temp_str, &app.config.main])
+                    .args(["-o", &temp_str, &main])
                     .dir(&app.dir)
                     .help(format!(
                         "`go build` failed for {} ({platform}) in {}: fix the errors above (paths are relative to that folder), then run again",
@@ -199,7 +260,13 @@ impl<'a> Builder<'a> {
                 for (name, value) in &env {
                     cmd = cmd.env(name.clone(), value.clone());
                 }
-                cmd.stream(self.reporter)?;
+                let cgo_off = env
+                    .iter()
+                    .any(|(name, value)| name == "CGO_ENABLED" && value == "0");
+                cmd.stream_explained(self.reporter, |output| {
+                    explain_failure(app, output, cgo_off)
+                })?;
+                check_executable(app, &temp)?;
                 let entry = self.cache.commit("bin", &key, temp)?;
                 install(&entry, &output)?;
                 false
@@ -226,6 +293,8 @@ impl<'a> Builder<'a> {
 /// The flags gopack passes to `go build`.
 #[derive(Debug, Clone)]
 pub struct BuildFlags {
+    /// `-mod=readonly` or `-mod=vendor`.
+    pub mod_flag: &'static str,
     /// The value of `-ldflags`.
     pub ldflags: String,
     /// The value of `-tags` (comma separated), maybe empty.
@@ -233,11 +302,11 @@ pub struct BuildFlags {
 }
 
 impl BuildFlags {
-    /// The idioms' flags plus the app's ldflags, tags and version stamp.
-    pub fn for_app(app: &App, workspace_root: &Utf8Path) -> Result<BuildFlags> {
+    /// The idioms' flags plus the app's ldflags, tags and version stamp (`version`,
+    /// used when the app has a `version-variable`).
+    pub fn for_app(app: &App, version: &str, setup: &ModuleSetup) -> Result<BuildFlags> {
         let mut ldflags = vec!["-s".to_string(), "-w".into(), "-buildid=".into()];
         if let Some(variable) = &app.config.version_variable {
-            let version = resolve_version(app, workspace_root);
             ldflags.push("-X".into());
             ldflags.push(quote_ldflag(&format!("{variable}={version}")));
         }
@@ -257,6 +326,7 @@ impl BuildFlags {
             tags.push("timetzdata".into());
         }
         Ok(BuildFlags {
+            mod_flag: setup.mod_flag(),
             ldflags: ldflags.join(" "),
             tags: tags.join(","),
         })
@@ -267,6 +337,7 @@ impl BuildFlags {
         let mut args = vec![
             "-trimpath".to_string(),
             "-buildvcs=false".into(),
+            self.mod_flag.into(),
             format!("-ldflags={}", self.ldflags),
         ];
         if !self.tags.is_empty() {
@@ -285,25 +356,135 @@ fn quote_ldflag(word: &str) -> String {
     }
 }
 
-/// The app's version: config or `--version`, else `git describe --tags --always --dirty`,
-/// else `dev`.
-pub fn resolve_version(app: &App, workspace_root: &Utf8Path) -> String {
-    if let Some(version) = &app.config.version {
-        return version.clone();
+/// The main package as `go build` needs it: `cmd/api` is `./cmd/api` (not a
+/// standard-library import path).
+pub fn main_package(main: &str) -> String {
+    if main == "." || main == ".." || main.starts_with("./") || main.starts_with("../") {
+        main.to_string()
+    } else {
+        format!("./{}", main.trim_start_matches('/'))
     }
-    git(
-        workspace_root,
-        &["describe", "--tags", "--always", "--dirty"],
-    )
-    .unwrap_or_else(|| "dev".into())
 }
 
-/// Runs git in `dir` and returns its trimmed output, or None when git or the repository is missing.
-pub fn git(dir: &Utf8Path, args: &[&str]) -> Option<String> {
-    let git = which_utf8("git")?;
-    let text = Cmd::new("git", git).args(args).dir(dir).read().ok()?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
+/// `path` relative to `base`, for cache keys that must not depend on the checkout's location.
+fn relative_label(path: &Utf8Path, base: &Utf8Path) -> String {
+    let path = gomod::normalize(path);
+    let base = gomod::normalize(base);
+    let common = path
+        .components()
+        .zip(base.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = base.components().count() - common;
+    let mut label = "../".repeat(ups);
+    for component in path.components().skip(common) {
+        label.push_str(component.as_str());
+        label.push('/');
+    }
+    label.trim_end_matches('/').to_string()
+}
+
+fn tidy_error(app: &App, message: &str) -> Error {
+    Error::Invalid {
+        path: app.dir.join("go.sum").to_string(),
+        message: format!("{message}; gopack does not change your go.mod or go.sum"),
+        help: format!("run \"go mod tidy\" in {}, then run again", app.dir),
+    }
+}
+
+/// A clearer error for a failed `go build` whose output shows a known cause.
+fn explain_failure(app: &App, output: &str, cgo_off: bool) -> Option<Error> {
+    if output.contains("missing go.sum entry") || output.contains("updates to go.mod needed") {
+        return Some(tidy_error(
+            app,
+            "go.sum or go.mod lacks entries the build needs",
+        ));
+    }
+    if output.contains("inconsistent vendoring") {
+        return Some(Error::Invalid {
+            path: app.dir.join("vendor/modules.txt").to_string(),
+            message: "vendor/ does not match go.mod".into(),
+            help: format!(
+                "run \"go mod vendor\" in {} (or \"go work vendor\" next to go.work)",
+                app.dir
+            ),
+        });
+    }
+    if let Some(file) = cgo_off.then(|| cgo_file(app)).flatten() {
+        return Some(Error::Invalid {
+            path: file.to_string(),
+            message: format!(
+                "`{}` needs cgo (this file has `import \"C\"`), and gopack builds with CGO_ENABLED=0",
+                app.name()
+            ),
+            help: "the app needs cgo: turn it on with the app's `cgo` key, or give the package a \
+                   pure-Go build (a `//go:build !cgo` file)"
+                .into(),
+        });
+    }
+    None
+}
+
+/// The first non-test Go file of the app's module (outside vendor/) with `import "C"`.
+fn cgo_file(app: &App) -> Option<Utf8PathBuf> {
+    let mut stack = vec![app.dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in dir.read_dir_utf8().ok()?.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !name.starts_with('.') && name != "vendor" && name != "testdata" {
+                    stack.push(path.to_path_buf());
+                }
+            } else if name.ends_with(".go") && !name.ends_with("_test.go") {
+                let Ok(text) = std::fs::read_to_string(path) else {
+                    continue;
+                };
+                if text.lines().any(|line| {
+                    let line = line.trim();
+                    line == "import \"C\"" || line == "\"C\""
+                }) {
+                    return Some(path.to_path_buf());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Refuses what `go build` wrote when it is no executable: `go build -o` of a
+/// package that is not `package main` writes an ar archive.
+fn check_executable(app: &App, path: &std::path::Path) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), "read", e))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
+    if magic[..n].starts_with(b"\x7fELF") {
+        return Ok(());
+    }
+    let main = app.dir.join(&app.config.main);
+    let message = if magic[..n].starts_with(b"!<arch>") {
+        format!(
+            "`{}` is not `package main`: go built a library archive, not a program",
+            app.config.main
+        )
+    } else {
+        format!(
+            "go wrote no executable for `{}` ({n} bytes)",
+            app.config.main
+        )
+    };
+    Err(Error::Invalid {
+        path: main.to_string(),
+        message,
+        help: "point `main` at the folder of the app's `package main` (with `func main`), relative to `path`".into(),
+    })
 }
 
 /// The environment of `go build` for one platform, sorted by name.
@@ -331,6 +512,10 @@ fn build_env(
         }
     }
     env.extend(app.config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if !app.config.go_work {
+        env.retain(|(name, _)| name != "GOWORK");
+        env.push(("GOWORK".into(), "off".into()));
+    }
     env.sort();
     env
 }

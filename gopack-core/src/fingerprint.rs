@@ -2,26 +2,31 @@
 //!
 //! The module folder is walked (hidden folders, nested modules and gopack's
 //! own output skipped; `_test.go` files ignored since they never reach a
-//! binary), plus every local folder that go.mod `replace`s a module with.
-//! Every other file counts, so `//go:embed` assets do too.
+//! binary), plus every other folder the build reads: local `replace` targets
+//! and the modules a go.work uses (see [`crate::gomod`]). Every other file
+//! counts, so `//go:embed` assets and vendor/ do too.
 
 use crate::cache::KeyHasher;
 use crate::error::{IoContext, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::fs::PermissionsExt;
 
-/// Hashes the sources of the module in `module_dir` into `hasher`.
-/// Paths under `skip` (gopack's target folder) are left out.
+/// Hashes the sources of the module in `module_dir` and of the `other`
+/// folders it is built from into `hasher`. Paths under `skip` (gopack's
+/// target folder) are left out.
 pub fn hash_module_sources(
     module_dir: &Utf8Path,
+    other: &[Utf8PathBuf],
     skip: &Utf8Path,
     hasher: &mut KeyHasher,
 ) -> Result<()> {
     let mut roots = vec![(String::from("."), module_dir.to_path_buf())];
-    let go_mod = module_dir.join("go.mod");
-    let text = std::fs::read_to_string(&go_mod).at(&go_mod, "read")?;
-    for target in local_replacements(&text) {
-        roots.push((format!("replace:{target}"), module_dir.join(&target)));
+    for folder in other {
+        let label = match folder.strip_prefix(module_dir.parent().unwrap_or(module_dir)) {
+            Ok(rest) => format!("../{rest}"),
+            Err(_) => folder.to_string(),
+        };
+        roots.push((format!("folder:{label}"), folder.clone()));
     }
     for (label, root) in roots {
         hasher.text("root", &label);
@@ -103,7 +108,7 @@ mod tests {
         std::fs::create_dir(root.join(".git")).unwrap();
         let hash = || {
             let mut h = KeyHasher::new("t");
-            hash_module_sources(&root, &root.join("target"), &mut h).unwrap();
+            hash_module_sources(&root, &[], &root.join("target"), &mut h).unwrap();
             h.finish()
         };
         let first = hash();

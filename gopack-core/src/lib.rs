@@ -15,6 +15,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod gomod;
 pub mod image;
 pub mod ldso;
 pub mod plan;
@@ -23,6 +24,7 @@ pub mod process;
 pub mod publish;
 pub mod report;
 pub mod toolchain;
+pub mod vcs;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ use crate::config::{App, EngineKind, Workspace};
 use crate::engine::ImageMetadata;
 use crate::error::{Error, Result};
 use crate::publish::{self, Destination};
+use crate::report::{Event, Recorder};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -60,6 +61,9 @@ pub struct AppPlan {
     /// The destinations, described.
     #[serde(rename = "destinations")]
     pub destination_names: Vec<String>,
+    /// What reading the app's history found worth a warning (no history, dirty files).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Everything a `pack` run will do.
@@ -131,7 +135,16 @@ impl Plan {
                     insecure: options.insecure_registry,
                 });
             }
-            let metadata = ImageMetadata::read(app, &workspace.root);
+            let recorder = Recorder::default();
+            let metadata = ImageMetadata::read(app, &recorder)?;
+            let warnings = recorder
+                .events()
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::Warning { message } => Some(message),
+                    _ => None,
+                })
+                .collect();
             let out = workspace.out_dir().join(app.name());
             let oci = engine == EngineKind::Oci;
             plans.push(AppPlan {
@@ -147,6 +160,7 @@ impl Plan {
                 verify: !options.no_verify,
                 destination_names: destinations.iter().map(Destination::describe).collect(),
                 destinations,
+                warnings,
             });
         }
         Ok(Plan { apps: plans })

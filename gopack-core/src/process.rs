@@ -160,6 +160,16 @@ impl Cmd {
     /// Runs the command, sending each line it prints (stdout and stderr) to the
     /// reporter as [`Event::Output`].
     pub fn stream(&self, reporter: &dyn Reporter) -> Result<()> {
+        self.stream_explained(reporter, |_| None)
+    }
+
+    /// [`Cmd::stream`], and when the command fails, `explain` sees the last lines it
+    /// printed and may return a clearer error than the generic one.
+    pub fn stream_explained(
+        &self,
+        reporter: &dyn Reporter,
+        explain: impl Fn(&str) -> Option<Error>,
+    ) -> Result<()> {
         let handle = self
             .expression()
             .stderr_to_stdout()
@@ -193,11 +203,15 @@ impl Cmd {
             .map_err(|e| self.spawn_error(e))?
             .expect("the child has exited once its output is closed");
         if !output.status.success() {
+            let tail = Vec::from(tail).join("\n");
+            if let Some(error) = explain(&tail) {
+                return Err(error);
+            }
             // What the user already saw scroll by is not printed twice.
             let shown = if reporter.shows_output() {
                 String::new()
             } else {
-                Vec::from(tail).join("\n")
+                tail
             };
             return Err(Error::Command {
                 command: self.display(),

@@ -62,6 +62,8 @@ pub enum Event {
     Output { tool: String, line: String },
     /// Something worth knowing that is not an error.
     Note { message: String },
+    /// Something the user should look at: the run goes on.
+    Warning { message: String },
 }
 
 /// Receives [`Event`]s. Implementations must be cheap and must not fail.

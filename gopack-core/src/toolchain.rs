@@ -16,12 +16,15 @@ pub const DOCKER_INSTALL_HINT: &str = "install the docker client and engine \
      (https://docs.docker.com/engine/install/; on Debian: `apt-get install docker.io`), \
      or use the default daemonless `oci` engine without --load";
 
+/// The oldest Go gopack builds with (README and GO_INSTALL_HINT say so too).
+pub const GO_MINIMUM: (u32, u32) = (1, 21);
+
 /// The Go toolchain gopack builds with.
 #[derive(Debug, Clone)]
 pub struct Go {
     /// Path of the `go` binary.
     pub path: Utf8PathBuf,
-    /// `go env GOVERSION`, e.g. `go1.23.5`.
+    /// The version `go version` prints, e.g. `go1.23.5`.
     pub version: String,
 }
 
@@ -40,15 +43,32 @@ impl Go {
             tool: "go".into(),
             help: GO_INSTALL_HINT.into(),
         })?;
-        let version = Cmd::new("go", &path)
-            .args(["env", "GOVERSION"])
+        let printed = Cmd::new("go", &path)
+            .args(["version"])
             .env("GOTOOLCHAIN", "local")
             .help(format!(
                 "`{path}` does not run; reinstall Go or set GOPACK_GO"
             ))
-            .read()?
-            .trim()
-            .to_string();
+            .read()?;
+        let version = parse_go_version(&printed).ok_or_else(|| Error::ToolMissing {
+            tool: format!("go ({path})"),
+            help: format!(
+                "`{path} version` printed {:?}, which is not Go's `go version goX.Y.Z os/arch`; \
+                 {GO_INSTALL_HINT}",
+                printed.trim().chars().take(200).collect::<String>()
+            ),
+        })?;
+        if let Some((major, minor)) = release(&version) {
+            if (major, minor) < GO_MINIMUM {
+                return Err(Error::ToolMissing {
+                    tool: format!(
+                        "go {}.{} or newer ({path} is {version})",
+                        GO_MINIMUM.0, GO_MINIMUM.1
+                    ),
+                    help: GO_INSTALL_HINT.into(),
+                });
+            }
+        }
         Ok(Go { path, version })
     }
 
@@ -60,6 +80,29 @@ impl Go {
     {
         Cmd::new("go", &self.path).args(args)
     }
+}
+
+/// `go version go1.23.5 linux/amd64` → `go1.23.5` (`devel ...` versions are kept whole).
+pub fn parse_go_version(printed: &str) -> Option<String> {
+    let rest = printed.lines().next()?.trim().strip_prefix("go version ")?;
+    let mut words = rest.split_whitespace();
+    let version = words.next()?;
+    if version == "devel" {
+        return Some(format!("devel {}", words.next()?));
+    }
+    let platform = words.next()?;
+    (version.starts_with("go") && release(version).is_some() && platform.contains('/'))
+        .then(|| version.to_string())
+}
+
+/// `go1.23.5` or `go1.24rc1` → (1, 23).
+fn release(version: &str) -> Option<(u32, u32)> {
+    let rest = version.strip_prefix("go")?;
+    let mut parts = rest.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?;
+    let digits: String = minor.chars().take_while(char::is_ascii_digit).collect();
+    Some((major, digits.parse().ok()?))
 }
 
 fn find_go_binary() -> Option<Utf8PathBuf> {
@@ -158,4 +201,26 @@ pub fn is_executable(path: &Utf8Path) -> bool {
     path.metadata()
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_go_version_output() {
+        assert_eq!(
+            parse_go_version("go version go1.23.5 linux/amd64\n").as_deref(),
+            Some("go1.23.5")
+        );
+        assert_eq!(
+            parse_go_version("go version go1.24rc1 linux/arm64").as_deref(),
+            Some("go1.24rc1")
+        );
+        assert_eq!(parse_go_version(""), None);
+        assert_eq!(parse_go_version("Python 3.11.2"), None);
+        assert_eq!(parse_go_version("go version banana"), None);
+        assert_eq!(release("go1.19.13"), Some((1, 19)));
+        assert!(release("go1.19.13").unwrap() < GO_MINIMUM);
+    }
 }

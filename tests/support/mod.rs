@@ -510,3 +510,74 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Writes a vendored Go app at `dir`: `cmd/hello` imports two third-party modules
+/// that exist only in vendor/ (no module proxy has them), as `go mod vendor` leaves them;
+/// one of them is `replace`d with a local folder (`third_party/shout`).
+pub fn write_vendored_app(dir: &Utf8Path) {
+    let files = [
+        (
+            "go.mod",
+            "module example.com/vendored\n\ngo 1.21\n\nrequire (\n\texample.net/greeting v1.3.0\n\texample.org/shout v0.2.0\n)\n\n\
+             replace example.org/shout v0.2.0 => ./third_party/shout\n",
+        ),
+        (
+            "third_party/shout/go.mod",
+            "module example.org/shout\n\ngo 1.21\n",
+        ),
+        (
+            "third_party/shout/shout.go",
+            "// Package shout is a vendored third-party module.\npackage shout\n\n\
+             import \"strings\"\n\n// Loud upper-cases s.\nfunc Loud(s string) string { return strings.ToUpper(s) + \"!\" }\n",
+        ),
+        (
+            "go.sum",
+            "example.net/greeting v1.3.0 h1:7aU5VqVG3SMr3HjBg6dPWbPBVO3vPmMCjYm4bAbQ8Hc=\n\
+             example.net/greeting v1.3.0/go.mod h1:1pN4TSHnVTqQ2l6V0rSGQn5aTjBVUzHgTtqHC3wErwY=\n",
+        ),
+        (
+            "vendor/modules.txt",
+            "# example.net/greeting v1.3.0\n## explicit; go 1.21\nexample.net/greeting\n\
+             # example.org/shout v0.2.0 => ./third_party/shout\n## explicit; go 1.21\nexample.org/shout\n",
+        ),
+        (
+            "vendor/example.net/greeting/greeting.go",
+            "// Package greeting is a vendored third-party module.\npackage greeting\n\n\
+             // For greets name.\nfunc For(name string) string { return \"hello, \" + name }\n",
+        ),
+        (
+            "vendor/example.org/shout/shout.go",
+            "// Package shout is a vendored third-party module.\npackage shout\n\n\
+             import \"strings\"\n\n// Loud upper-cases s.\nfunc Loud(s string) string { return strings.ToUpper(s) + \"!\" }\n",
+        ),
+        (
+            "cmd/hello/main.go",
+            "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.net/greeting\"\n\t\"example.org/shout\"\n)\n\n\
+             var version = \"dev\"\n\n\
+             func main() { fmt.Println(shout.Loud(greeting.For(\"vendored\")), version) }\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+/// Runs git in `dir` with a fixed identity; returns its stdout.
+pub fn git(dir: &Utf8Path, args: &[&str]) -> String {
+    run_ok(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "gopack tests")
+            .env("GIT_AUTHOR_EMAIL", "tests@gopack.invalid")
+            .env("GIT_COMMITTER_NAME", "gopack tests")
+            .env("GIT_COMMITTER_EMAIL", "tests@gopack.invalid"),
+    )
+}
+
+/// `git status --porcelain --ignored=no` of the repository at `dir`: what a run must leave as it was.
+pub fn git_status(dir: &Utf8Path) -> String {
+    git(dir, &["status", "--porcelain", "--untracked-files=all"])
+}

@@ -102,6 +102,7 @@ impl Reporter for Console {
                     }
                 }
             }
+            Event::Warning { message } => status("Warning", &message),
             Event::Output { .. } => {}
         }
     }

@@ -6,6 +6,7 @@ use super::{Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
 use crate::plan::{PackOptions, Plan};
+use crate::report::{Event, Reporter};
 use crate::verify::Report;
 use crate::{Error, Result};
 use std::process::ExitCode;
@@ -71,6 +72,16 @@ impl PackArgs {
             docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
         };
         let plan = Plan::pack(&workspace, &apps, &options)?;
+        for step in &plan.apps {
+            // The docker engine reads the app's history again when it packs, and warns then.
+            if step.engine == EngineKind::Oci || self.dry_run {
+                for message in &step.warnings {
+                    console.report(Event::Warning {
+                        message: message.clone(),
+                    });
+                }
+            }
+        }
         if self.dry_run {
             if self.common.json {
                 println!(

@@ -79,7 +79,11 @@ pub struct AppConfig {
     /// not the image's environment (that is `image-env`).
     #[serde(default, rename = "build-env")]
     pub env: BTreeMap<String, String>,
-    /// The image version; default: `git describe --tags --always --dirty`.
+    /// Build inside the `go.work` that go would find above the module (default true);
+    /// `false` builds the module alone, as `GOWORK=off` does.
+    #[serde(default = "yes")]
+    pub go_work: bool,
+    /// The image version; default: from the commits that touch the app (see `vcs`).
     #[serde(default)]
     pub version: Option<String>,
     /// A Go variable set to the version with `-X`, e.g. `main.version`.

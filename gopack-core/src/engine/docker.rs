@@ -18,6 +18,7 @@ use crate::config::{App, Workspace};
 use crate::engine::dockerfile::{self, Options, USER_ARGS};
 use crate::error::{Error, IoContext, Result};
 use crate::fingerprint::local_replacements;
+use crate::gomod::ModuleSetup;
 use crate::platform::Platform;
 use crate::process::Cmd;
 use crate::report::{Event, Reporter};
@@ -139,7 +140,22 @@ impl<'a> DockerEngine<'a> {
         let go_mod = app.dir.join("go.mod");
         let go_mod_text = std::fs::read_to_string(&go_mod).at(&go_mod, "read")?;
         let replaced = local_replacements(&go_mod_text);
-        if !replaced.is_empty() {
+        let setup = ModuleSetup::detect(app)?;
+        if let Some(work) = &setup.work {
+            return Err(Error::Invalid {
+                path: work.file.to_string(),
+                message: format!(
+                    "`{}` builds inside this go.work, and a docker build context of the module \
+                     folder cannot hold the other modules it uses",
+                    app.name()
+                ),
+                help: "pack this app with the default oci engine, or set `go-work = false` in its \
+                       config to build the module alone (GOWORK=off)"
+                    .into(),
+            });
+        }
+        // `go mod vendor` copies local replacements into vendor/, which the context holds.
+        if !replaced.is_empty() && !setup.vendored() {
             return Err(Error::Invalid {
                 path: go_mod.to_string(),
                 message: format!(
@@ -188,7 +204,7 @@ impl<'a> DockerEngine<'a> {
             std::fs::create_dir_all(&context).at(&context, "create")?;
             for file in ["go.mod", "go.sum"] {
                 let from = app.dir.join(file);
-                if from.is_file() {
+                if from.is_file() && !setup.vendored() {
                     std::fs::copy(&from, context.join(file)).at(&from, "copy")?;
                 }
             }
@@ -211,7 +227,7 @@ impl<'a> DockerEngine<'a> {
                 if deps_cached { "reused" } else { "built" }
             ),
         });
-        let metadata = ImageMetadata::read(app, &self.workspace.root);
+        let metadata = ImageMetadata::read(app, self.reporter)?;
         let context = temp_dir.join("context");
         copy_module(&app.dir, &context, &self.workspace.target_dir)?;
         let options = Options {

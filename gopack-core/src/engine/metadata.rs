@@ -1,50 +1,62 @@
 //! What an image records about where it came from: version, revision,
-//! source, and the one timestamp every file and document uses.
+//! source, and the one timestamp every file and document uses. All of it is
+//! scoped to the app's own inputs (see [`crate::vcs`]).
 
-use crate::build::{git, resolve_version};
 use crate::config::App;
-use camino::Utf8Path;
+use crate::error::Result;
+use crate::gomod::ModuleSetup;
+use crate::report::{Event, Reporter};
+use crate::vcs;
 
 /// Version, revision and time of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageMetadata {
-    /// The app version (config, `--app-version`, or `git describe`).
+    /// The app version (config, `--app-version`, or the app's history).
     pub version: String,
     /// The version as an image tag.
     pub tag: String,
-    /// The commit, when the workspace is a git repository.
+    /// The last commit that touched the app's inputs.
     pub revision: Option<String>,
     /// The repository URL, from the `origin` remote, without credentials.
     pub source: Option<String>,
-    /// Seconds since the epoch: `SOURCE_DATE_EPOCH`, else the last commit's time, else 0.
+    /// Seconds since the epoch: `SOURCE_DATE_EPOCH`, else the time of the app's last commit, else 0.
     pub epoch: u64,
 }
 
 impl ImageMetadata {
-    /// Reads the metadata for `app` in the workspace at `root`.
-    pub fn read(app: &App, root: &Utf8Path) -> ImageMetadata {
-        let version = resolve_version(app, root);
-        let head = git(root, &["log", "-1", "--format=%H %ct"]);
-        let (revision, commit_time) = match head.as_deref().and_then(|h| h.split_once(' ')) {
-            Some((rev, time)) => (Some(rev.to_string()), time.parse().ok()),
-            None => (None, None),
-        };
-        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+    /// Reads the metadata for `app` from the history of its inputs; tells the
+    /// reporter when there is no history or the inputs have uncommitted changes.
+    pub fn read(app: &App, reporter: &dyn Reporter) -> Result<ImageMetadata> {
+        let setup = ModuleSetup::detect(app)?;
+        let history = vcs::revision(&app.dir, &setup.input_paths(app)?);
+        let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
             .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .or(commit_time)
-            .unwrap_or(0);
+            .and_then(|v| v.trim().parse().ok());
+        for message in history.warnings(app.name()) {
+            // Chosen version and date leave nothing to warn about when history is missing.
+            if history.missing.is_some()
+                && app.config.version.is_some()
+                && source_date_epoch.is_some()
+            {
+                continue;
+            }
+            reporter.report(Event::Warning { message });
+        }
+        let version = app.config.version.clone().unwrap_or(history.version);
+        let epoch = source_date_epoch.or(history.time).unwrap_or(0);
         // A local path as origin (a clone of a clone) is no source anyone else can open.
-        let source = git(root, &["remote", "get-url", "origin"])
+        let source = history
+            .origin
             .filter(|url| url.contains("://") || url.starts_with("git@"))
             .map(|url| clean_url(&url));
-        ImageMetadata {
+        let revision = history.commit;
+        Ok(ImageMetadata {
             tag: tag_for(&version),
             version,
             revision,
             source,
             epoch,
-        }
+        })
     }
 
     /// The epoch as RFC 3339, e.g. `2024-01-01T00:00:00Z`.

@@ -69,13 +69,13 @@ impl<'a> OciEngine<'a> {
 
     /// Builds and packs `app`.
     pub fn pack(&self, app: &App) -> Result<Packed> {
-        self.pack_with(app, ImageMetadata::read(app, &self.workspace.root))
+        self.pack_with(app, ImageMetadata::read(app, self.reporter)?)
     }
 
     /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
     pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
-        let binaries = self.builder.build(app)?;
+        let binaries = self.builder.build_version(app, &metadata.version)?;
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
         let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
         let run = run_config(app, &metadata);

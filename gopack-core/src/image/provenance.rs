@@ -33,10 +33,11 @@ pub fn statement(
     info: &BuildInfo,
     manifest_digest: &str,
 ) -> Result<Vec<u8>> {
-    let flags = BuildFlags::for_app(app, workspace_root)?;
+    let setup = crate::gomod::ModuleSetup::detect(app)?;
+    let flags = BuildFlags::for_app(app, &metadata.version, &setup)?;
     let mut go_build = vec!["go".to_string(), "build".into()];
     go_build.extend(flags.args());
-    go_build.push(app.config.main.clone());
+    go_build.push(crate::build::main_package(&app.config.main));
     let config = serde_json::to_value(&app.config).unwrap_or(Value::Null);
     let mut dependencies = Vec::new();
     if let (Some(source), Some(revision)) = (&metadata.source, &metadata.revision) {

@@ -1,0 +1,473 @@
+//! Everything gopack asks git: an app's version, commit, date and `-dirty`
+//! flag, scoped to the paths the app is built from.
+//!
+//! In a monorepo a commit elsewhere (another app, a Rust file, Cargo.toml)
+//! must not give an app a new version, date or digest, so the history read
+//! is `git log -1 -- <the app's inputs>`, in the repository that holds the
+//! app's module folder (the workspace's, a submodule's, or one outside the
+//! workspace). Versions follow Go's tag convention for nested modules: a
+//! module in `services/api` is released by tags `services/api/vX.Y.Z`; a
+//! repository-wide `vX.Y.Z` tag is the fallback.
+//!
+//! Cost: two git runs per app without tags (log, status), one or two more
+//! when the repository has tags; the repository, its tags and its `origin`
+//! URL are found by reading `.git` directly.
+
+use crate::process::Cmd;
+use crate::toolchain::which_utf8;
+use camino::{Utf8Path, Utf8PathBuf};
+
+/// How many dirty files a warning names.
+const NAMED_DIRTY_FILES: usize = 8;
+
+/// What the history says about one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revision {
+    /// `v1.2.0` (a tag on a commit with the app's current inputs),
+    /// `v1.2.0-3-gabc1234` (commits after the nearest tag), the short hash of the
+    /// app's last commit, or `dev` without history; `-dirty` appended when the
+    /// app's inputs have uncommitted changes.
+    pub version: String,
+    /// The last commit that touched the app's inputs.
+    pub commit: Option<String>,
+    /// That commit's committer time (seconds since the epoch).
+    pub time: Option<u64>,
+    /// The app's input files with uncommitted changes, relative to the repository.
+    pub dirty: Vec<String>,
+    /// The `origin` remote's URL, as configured.
+    pub origin: Option<String>,
+    /// Why there is no history, when there is none (for a warning).
+    pub missing: Option<String>,
+}
+
+impl Revision {
+    /// The warnings a run shows for this revision: no history, or dirty files.
+    pub fn warnings(&self, app: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(why) = &self.missing {
+            warnings.push(format!(
+                "{app}: {why}; version `dev`, dates at 1970-01-01 (set `version` or SOURCE_DATE_EPOCH to choose)"
+            ));
+        }
+        if !self.dirty.is_empty() {
+            let mut names: Vec<&str> = self
+                .dirty
+                .iter()
+                .take(NAMED_DIRTY_FILES)
+                .map(String::as_str)
+                .collect();
+            let more = self.dirty.len().saturating_sub(NAMED_DIRTY_FILES);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            names.sort();
+            warnings.push(format!(
+                "{app}: version `{}`: uncommitted changes in {}{more}",
+                self.version,
+                names.join(", ")
+            ));
+        }
+        warnings
+    }
+}
+
+/// Reads the revision of an app whose module folder is `module_dir` and which is
+/// built from `inputs` (files and folders, absolute; the module folder among them).
+pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
+    let Some(repo) = Repository::find(module_dir) else {
+        return Revision {
+            version: "dev".into(),
+            missing: Some(format!("{module_dir} is in no git repository")),
+            ..Revision::default()
+        };
+    };
+    let Some(git) = which_utf8("git") else {
+        return Revision {
+            version: "dev".into(),
+            missing: Some(format!(
+                "{} is a git repository, and git is not installed (apt-get install git)",
+                repo.root
+            )),
+            origin: repo.origin(),
+            ..Revision::default()
+        };
+    };
+    let specs = repo.pathspecs(inputs);
+    let run = |args: &[&str]| -> Option<String> {
+        let text = Cmd::new("git", &git)
+            .args(args)
+            .dir(&repo.root)
+            .read()
+            .ok()?;
+        Some(text)
+    };
+
+    let mut log = vec!["log", "-1", "--format=%H %ct", "--"];
+    log.extend(specs.iter().map(String::as_str));
+    let last = run(&log).and_then(|text| {
+        let (hash, time) = text.trim().split_once(' ')?;
+        Some((hash.to_string(), time.parse::<u64>().ok()?))
+    });
+
+    let mut status = vec!["status", "--porcelain", "-z", "--untracked-files=all", "--"];
+    status.extend(specs.iter().map(String::as_str));
+    let dirty = run(&status)
+        .map(|text| parse_status(&text))
+        .unwrap_or_default();
+
+    let prefix = repo.prefix(module_dir);
+    let mut version = match &last {
+        None => "dev".to_string(),
+        Some((commit, _)) => {
+            // Tag names come from .git itself: no tags in the module's convention, no git run.
+            let names = repo.tag_names();
+            let nested =
+                !prefix.is_empty() && best_tag(&prefix, nested_only(&prefix, &names)).is_some();
+            let wide = best_tag(
+                "",
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| !n.contains('/')),
+            )
+            .is_some();
+            let tagged = if nested || wide {
+                run(&["tag", "--list", "--contains", commit, "--merged", "HEAD"])
+                    .and_then(|tags| best_tag(&prefix, tags.lines()))
+                    .or_else(|| describe(&run, &prefix, commit, nested, wide))
+            } else {
+                None
+            };
+            tagged.unwrap_or_else(|| commit.chars().take(7).collect())
+        }
+    };
+    if !dirty.is_empty() {
+        version.push_str("-dirty");
+    }
+    let missing = last.is_none().then(|| {
+        format!(
+            "{} has no commit in {} yet",
+            if prefix.is_empty() { "." } else { &prefix },
+            repo.root
+        )
+    });
+    Revision {
+        version,
+        commit: last.as_ref().map(|(hash, _)| hash.clone()),
+        time: last.map(|(_, time)| time),
+        dirty,
+        origin: repo.origin(),
+        missing,
+    }
+}
+
+/// The nearest tag before `commit` in the module's convention, with the extra
+/// commits (`v1.2.0-3-gabc1234`), or None.
+fn describe(
+    run: &dyn Fn(&[&str]) -> Option<String>,
+    prefix: &str,
+    commit: &str,
+    nested: bool,
+    wide: bool,
+) -> Option<String> {
+    let mut patterns = Vec::new();
+    if nested {
+        patterns.push(format!("{prefix}/v[0-9]*"));
+    }
+    if wide {
+        patterns.push("v[0-9]*".to_string());
+    }
+    patterns.iter().find_map(|pattern| {
+        let text = run(&[
+            "describe",
+            "--tags",
+            "--abbrev=7",
+            "--match",
+            pattern,
+            commit,
+        ])?;
+        let text = text.trim();
+        let text = if prefix.is_empty() {
+            text
+        } else {
+            text.strip_prefix(&format!("{prefix}/")).unwrap_or(text)
+        };
+        (!text.is_empty()).then(|| text.to_string())
+    })
+}
+
+/// The names among `names` in the module folder's convention (`<prefix>/...`).
+fn nested_only<'n>(prefix: &'n str, names: &'n [String]) -> impl Iterator<Item = &'n str> {
+    names.iter().map(String::as_str).filter(move |name| {
+        name.rsplit_once('/')
+            .is_some_and(|(folder, _)| folder == prefix)
+    })
+}
+
+/// Of tags on commits that hold the app's current inputs, the highest version
+/// for the module's folder (`<prefix>/vX.Y.Z`), else the highest repository-wide `vX.Y.Z`.
+pub fn best_tag<'t>(prefix: &str, tags: impl Iterator<Item = &'t str>) -> Option<String> {
+    let mut nested: Vec<(Vec<u64>, String)> = Vec::new();
+    let mut wide: Vec<(Vec<u64>, String)> = Vec::new();
+    for tag in tags.map(str::trim) {
+        let (rest, list) = match tag.rsplit_once('/') {
+            Some((folder, rest)) if folder == prefix => (rest, &mut nested),
+            Some(_) => continue,
+            None => (tag, &mut wide),
+        };
+        if let Some(key) = semver_key(rest) {
+            list.push((key, rest.to_string()));
+        }
+    }
+    let pick = |mut list: Vec<(Vec<u64>, String)>| {
+        list.sort();
+        list.pop().map(|(_, tag)| tag)
+    };
+    pick(nested).or_else(|| pick(wide))
+}
+
+/// `v1.2.3` (pre-releases sort before their release) → a sort key.
+fn semver_key(tag: &str) -> Option<Vec<u64>> {
+    let rest = tag.strip_prefix('v')?;
+    let (core, pre) = match rest.split_once(['-', '+']) {
+        Some((core, _)) => (core, 0),
+        None => (rest, 1),
+    };
+    let mut key: Vec<u64> = core
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    if key.len() != 3 {
+        return None;
+    }
+    key.push(pre);
+    Some(key)
+}
+
+/// Paths from `git status --porcelain -z` (renames give two; the new one is kept).
+fn parse_status(text: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut fields = text.split('\0');
+    while let Some(entry) = fields.next() {
+        if entry.len() < 4 {
+            continue;
+        }
+        let (code, path) = entry.split_at(3);
+        files.push(path.to_string());
+        if code.starts_with('R') || code.starts_with('C') {
+            fields.next();
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// A git repository found by its `.git` (a folder, or a file in submodules and worktrees).
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// The top folder of the working tree.
+    pub root: Utf8PathBuf,
+    /// The git folder (`.git`, or where a `.git` file points).
+    git_dir: Utf8PathBuf,
+}
+
+impl Repository {
+    /// The repository whose working tree holds `dir`, if any.
+    pub fn find(dir: &Utf8Path) -> Option<Repository> {
+        for folder in dir.ancestors() {
+            let dot_git = folder.join(".git");
+            if dot_git.is_dir() {
+                return Some(Repository {
+                    root: folder.to_path_buf(),
+                    git_dir: dot_git,
+                });
+            }
+            if dot_git.is_file() {
+                let text = std::fs::read_to_string(&dot_git).ok()?;
+                let target = text.trim().strip_prefix("gitdir:")?.trim();
+                return Some(Repository {
+                    root: folder.to_path_buf(),
+                    git_dir: crate::gomod::normalize(&folder.join(target)),
+                });
+            }
+        }
+        None
+    }
+
+    /// `dir` relative to the repository's top folder (`""` for the top folder).
+    pub fn prefix(&self, dir: &Utf8Path) -> String {
+        dir.strip_prefix(&self.root)
+            .map(|p| p.as_str().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    }
+
+    /// Pathspecs, relative to the top folder, for the inputs inside this repository.
+    pub fn pathspecs(&self, inputs: &[Utf8PathBuf]) -> Vec<String> {
+        let mut specs: Vec<String> = inputs
+            .iter()
+            .map(|p| crate::gomod::normalize(p))
+            .filter_map(|p| {
+                let relative = p.strip_prefix(&self.root).ok()?.as_str().to_string();
+                Some(if relative.is_empty() {
+                    ".".to_string()
+                } else {
+                    format!(":(literal){relative}")
+                })
+            })
+            .collect();
+        specs.sort();
+        specs.dedup();
+        specs
+    }
+
+    /// The names of the repository's tags, read from `refs/tags/` and `packed-refs`.
+    pub fn tag_names(&self) -> Vec<String> {
+        let common = self.common_dir();
+        let mut names = Vec::new();
+        let tags = common.join("refs/tags");
+        let mut stack = vec![tags.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = dir.read_dir_utf8() else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => stack.push(entry.path().to_path_buf()),
+                    Ok(_) => {
+                        if let Ok(name) = entry.path().strip_prefix(&tags) {
+                            names.push(name.to_string());
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(common.join("packed-refs")) {
+            names.extend(
+                text.lines()
+                    .filter_map(|line| line.split_once(" refs/tags/"))
+                    .map(|(_, name)| name.to_string()),
+            );
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The folder with refs and config (worktrees point at it with `commondir`).
+    fn common_dir(&self) -> Utf8PathBuf {
+        match std::fs::read_to_string(self.git_dir.join("commondir")) {
+            Ok(text) => crate::gomod::normalize(&self.git_dir.join(text.trim())),
+            Err(_) => self.git_dir.clone(),
+        }
+    }
+
+    /// The `url` of `[remote "origin"]` in the repository's config.
+    pub fn origin(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.common_dir().join("config")).ok()?;
+        let mut in_origin = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_origin = line.replace(' ', "") == "[remote\"origin\"]";
+            } else if in_origin {
+                if let Some((key, value)) = line.split_once('=') {
+                    if key.trim() == "url" {
+                        return Some(value.trim().trim_matches('"').to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_module_tag_then_the_repository_tag() {
+        let tags = [
+            "v1.0.0",
+            "services/a/v1.2.0",
+            "services/a/v1.10.0-rc.1",
+            "services/b/v9.0.0",
+        ];
+        assert_eq!(
+            best_tag("services/a", tags.iter().copied()).as_deref(),
+            Some("v1.10.0-rc.1")
+        );
+        let tags = [
+            "services/a/v1.2.0",
+            "services/a/v1.2.0-rc.1",
+            "services/ab/v3.0.0",
+        ];
+        assert_eq!(
+            best_tag("services/a", tags.iter().copied()).as_deref(),
+            Some("v1.2.0")
+        );
+        assert_eq!(
+            best_tag("services/c", ["v0.3.1", "nightly"].into_iter()).as_deref(),
+            Some("v0.3.1")
+        );
+        assert_eq!(best_tag("", ["release-1"].into_iter()), None);
+    }
+
+    #[test]
+    fn reads_status_lines() {
+        let text =
+            " M services/b/main.go\0?? services/b/new.go\0R  services/b/x.go\0services/b/old.go\0";
+        assert_eq!(
+            parse_status(text),
+            vec!["services/b/main.go", "services/b/new.go", "services/b/x.go"]
+        );
+    }
+
+    #[test]
+    fn finds_the_repository_and_its_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::create_dir_all(root.join("services/a")).unwrap();
+        std::fs::write(
+            root.join(".git/config"),
+            "[core]\n\tbare = false\n[remote \"origin\"]\n\turl = git@github.com:acme/mono.git\n",
+        )
+        .unwrap();
+        let repo = Repository::find(&root.join("services/a")).unwrap();
+        assert_eq!(repo.root, root);
+        assert_eq!(repo.prefix(&root.join("services/a")), "services/a");
+        assert_eq!(
+            repo.origin().as_deref(),
+            Some("git@github.com:acme/mono.git")
+        );
+        assert_eq!(
+            repo.pathspecs(&[
+                root.join("services/a"),
+                root.join("services/a/../lib"),
+                "/elsewhere".into()
+            ]),
+            vec![":(literal)services/a", ":(literal)services/lib"]
+        );
+        assert!(repo.tag_names().is_empty());
+        std::fs::create_dir_all(root.join(".git/refs/tags/services/a")).unwrap();
+        std::fs::write(
+            root.join(".git/refs/tags/services/a/v1.2.0"),
+            "0".repeat(40),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(".git/packed-refs"),
+            format!(
+                "# pack-refs with: peeled\n{0} refs/tags/v0.1.0\n^{0}\n{0} refs/heads/main\n",
+                "1".repeat(40)
+            ),
+        )
+        .unwrap();
+        assert_eq!(repo.tag_names(), vec!["services/a/v1.2.0", "v0.1.0"]);
+    }
+}
