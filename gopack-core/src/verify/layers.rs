@@ -243,6 +243,27 @@ impl Tree {
         (tree, readings)
     }
 
+    /// Reads one layer's bytes (any compression) into a tree of its own; for
+    /// the fuzz targets, through the same entry reader as [`Tree::read`].
+    pub(crate) fn read_bytes(
+        bytes: &[u8],
+        wanted: &BTreeSet<String>,
+        budget: &Budget,
+    ) -> io::Result<Tree> {
+        let mut tree = Tree::default();
+        let (plain, _) = decompress(bytes)?;
+        let mut archive = tar::Archive::new(Metered {
+            inner: plain,
+            budget,
+        });
+        for_each_entry(&mut archive, budget, |entry| {
+            let op = tree.entry_op(0, entry, wanted, budget)?;
+            tree.apply(0, op);
+            Ok(true)
+        })?;
+        Ok(tree)
+    }
+
     fn read_layer(
         &mut self,
         store: &Store,

@@ -18,6 +18,8 @@ mod attached;
 pub mod buildinfo;
 mod checks;
 mod elf;
+#[doc(hidden)]
+pub mod fuzz;
 mod layers;
 mod limits;
 mod loadable;
