@@ -25,7 +25,14 @@ fn replay(target: &str, run: fn(&[u8])) {
         eprintln!("{target}: {}", input.display());
         run(&bytes);
         // Every prefix too: truncation is the commonest damage.
-        for cut in [1, 64, 511, 512, bytes.len() / 2, bytes.len().saturating_sub(1)] {
+        for cut in [
+            1,
+            64,
+            511,
+            512,
+            bytes.len() / 2,
+            bytes.len().saturating_sub(1),
+        ] {
             run(&bytes[..cut.min(bytes.len())]);
         }
     }
