@@ -8,10 +8,10 @@
 use super::buildinfo::read_build_info;
 use super::elf::{self, ElfFacts};
 use super::layers::Tree;
-use super::limits::{Budget, Limits};
-use super::policy::{ByteSize, Policy};
+use super::limits::Budget;
 use super::source::blob_name;
 use super::{verify, Expectations, ImageSource};
+use crate::config::{ByteSize, Limits, Policy};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use std::collections::BTreeSet;
 use std::io::Write;
