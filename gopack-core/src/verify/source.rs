@@ -22,6 +22,8 @@ use std::str::FromStr;
 
 /// The most a JSON document (index, manifest, config) of an image may weigh.
 const MAX_JSON: u64 = 16 << 20;
+/// The most platform images one source may hold (each gets a report).
+const MAX_IMAGES: usize = 256;
 
 /// An image to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -525,9 +527,22 @@ impl Opened {
             image.manifest_digest = Some(digest);
             image.names = names;
             image.index_platform = platform;
+            if found.len() == MAX_IMAGES {
+                return Err(self.too_many_images(&name));
+            }
             found.push(image);
         }
         Ok(())
+    }
+
+    fn too_many_images(&self, name: &str) -> Error {
+        Error::Invalid {
+            path: self.store.at(name),
+            message: format!("the image lists more than {MAX_IMAGES} platform images"),
+            help: "a multi-platform image holds one manifest per platform; this one is damaged \
+                   or hostile"
+                .into(),
+        }
     }
 
     fn over_budget(&self, name: &str, e: std::io::Error) -> Error {
@@ -595,6 +610,9 @@ impl Opened {
         let bytes = self.store.read_small("manifest.json")?;
         let entries: Vec<Entry> = parse_json(&self.store, "manifest.json", &bytes)?;
         let mut found = Vec::new();
+        if entries.len() > MAX_IMAGES {
+            return Err(self.too_many_images("manifest.json"));
+        }
         for entry in entries {
             let mut problems = Vec::new();
             let bytes = self.store.read_small(&entry.config)?;
