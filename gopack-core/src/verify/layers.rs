@@ -643,6 +643,65 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_layer_is_read_once_and_applied_at_each_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        let a = layer(&[("x", b"from a", 0o644)], &[]);
+        let b = layer(&[(".wh.x", b"", 0o644), ("y", b"from b", 0o644)], &[]);
+        std::fs::write(root.join("blobs/sha256/a"), &a).unwrap();
+        std::fs::write(root.join("blobs/sha256/b"), &b).unwrap();
+        let layer_ref = |name: &str| LayerRef {
+            name: format!("blobs/sha256/{name}"),
+            digest: None,
+            size: None,
+            diff_id: None,
+        };
+        let refs = vec![layer_ref("a"), layer_ref("b"), layer_ref("a")];
+        // One entry of `a` and two of `b` are read once each: a budget of 3 entries holds.
+        let limits = crate::config::Limits {
+            max_entries: 3,
+            ..Default::default()
+        };
+        let store = Store::dir(root, Budget::new(limits));
+        let wanted = BTreeSet::from(["/x".to_string()]);
+        let (tree, readings) = Tree::read(&store, &refs, &wanted);
+        assert!(readings.iter().all(|r| r.error.is_none()), "{readings:?}");
+        assert_eq!(readings[2].layer.name, "blobs/sha256/a");
+        assert_eq!(readings[0].diff_id, readings[2].diff_id);
+        let (_, x) = tree.resolve("/x").unwrap();
+        assert_eq!(x.added, 2);
+        assert_eq!(
+            tree.content(&store, &refs, x).unwrap().as_slice(),
+            b"from a"
+        );
+        assert!(tree.get("/y").is_some());
+    }
+
+    #[test]
+    fn sparse_files_and_huge_claims_are_refused() {
+        let budget = Budget::default();
+        let mut header = tar::Header::new_gnu();
+        header.set_path("etc/passwd").unwrap();
+        header.set_size(1 << 40);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(b"root:x:0:0::/:/sbin/nologin\n");
+        let wanted = BTreeSet::from(["/etc/passwd".to_string()]);
+        let err = Tree::read_bytes(&bytes, &wanted, &budget).unwrap_err();
+        assert!(err.to_string().contains("unexpected EOF"), "{err}");
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_size(0);
+        header.as_gnu_mut().unwrap().set_real_size(1 << 40);
+        header.set_cksum();
+        let mut sparse = header.as_bytes().to_vec();
+        sparse.resize(2048, 0);
+        let err = Tree::read_bytes(&sparse, &wanted, &budget).unwrap_err();
+        assert!(err.to_string().contains("sparse"), "{err}");
+    }
+
+    #[test]
     fn whiteouts_symlinks_and_hashes() {
         let dir = tempfile::tempdir().unwrap();
         let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
