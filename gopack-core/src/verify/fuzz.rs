@@ -12,7 +12,7 @@ use super::limits::Budget;
 use super::source::blob_name;
 use super::{verify, Expectations, ImageSource};
 use crate::config::{ByteSize, Limits, Policy};
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use crate::image::documents::{ImageConfig, Index, Manifest};
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -44,7 +44,7 @@ pub fn tar_layer(bytes: &[u8]) {
 pub fn elf_binary(bytes: &[u8]) {
     if let Ok(facts) = ElfFacts::parse(bytes) {
         let _ = facts.is_static();
-        let _ = elf::machine_name(facts.machine);
+        let _ = elf::machine_name(facts.machine, facts.little_endian);
     }
     let _ = read_build_info(bytes);
     let _ = elf::contains(bytes, b"crypto/x509.");
@@ -52,19 +52,19 @@ pub fn elf_binary(bytes: &[u8]) {
 
 /// The image documents: index, manifest and config as verify reads them.
 pub fn documents(bytes: &[u8]) {
-    if let Ok(index) = serde_json::from_slice::<ImageIndex>(bytes) {
-        for descriptor in index.manifests() {
-            let _ = blob_name(descriptor.digest().as_ref());
+    if let Ok(index) = serde_json::from_slice::<Index>(bytes) {
+        for descriptor in &index.manifests {
+            let _ = blob_name(&descriptor.digest);
         }
     }
-    if let Ok(manifest) = serde_json::from_slice::<ImageManifest>(bytes) {
-        for layer in manifest.layers() {
-            let _ = blob_name(layer.digest().as_ref());
+    if let Ok(manifest) = serde_json::from_slice::<Manifest>(bytes) {
+        for layer in &manifest.layers {
+            let _ = blob_name(&layer.digest);
         }
     }
-    if let Ok(config) = serde_json::from_slice::<ImageConfiguration>(bytes) {
-        let _ = config.rootfs().diff_ids().len();
-        let _ = config.config().as_ref().map(|c| c.entrypoint().clone());
+    if let Ok(config) = serde_json::from_slice::<ImageConfig>(bytes) {
+        let _ = config.rootfs.diff_ids.len();
+        let _ = config.config.as_ref().map(|c| c.entrypoint.clone());
     }
     let _ = serde_json::from_slice::<Policy>(bytes);
 }
