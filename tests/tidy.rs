@@ -4,7 +4,7 @@
 
 mod support;
 
-use gopack_core::config::{AppConfig, Config, Policy, RunPolicy, UserConfig};
+use gopack_core::config::{AppConfig, Config, Limits, Policy, RunPolicy, UserConfig};
 use gopack_core::verify::CheckId;
 use std::collections::BTreeSet;
 
@@ -40,6 +40,7 @@ fn every_config_key_is_documented() {
         ("user", keys::<UserConfig>(), &docs),
         ("verify", keys::<Policy>(), &verify_docs),
         ("verify.run", keys::<RunPolicy>(), &verify_docs),
+        ("verify.limits", keys::<Limits>(), &verify_docs),
     ] {
         assert!(keys.len() >= 2, "{table}: {keys:?}");
         for key in keys {

@@ -390,7 +390,7 @@ fn cli_prints_table_json_and_junit_and_exits_1_on_failure() {
         "{stdout}"
     );
 
-    // An image that is not there is an error (exit 1 with `error:`), not a report.
+    // An image that is not there is an error (exit 2 with `error:`), not a report.
     let out = xtask()
         .args([
             "verify",
@@ -399,7 +399,7 @@ fn cli_prints_table_json_and_junit_and_exits_1_on_failure() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("error:"),
         "{}",
@@ -929,7 +929,7 @@ user = { name = "svc", uid = 4242 }
 
     // Without --image, the app's packed image is verified; none is there yet.
     let out = ws.xtask(["verify", "hello"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cargo xtask pack hello"), "{stderr}");
 
@@ -943,7 +943,7 @@ verify = { allow = ["elf.statik"] }
 "#,
     );
     let out = ws.xtask(["verify", "hello", "--image", &reference]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("verify.allow") && stderr.contains("elf.static"),

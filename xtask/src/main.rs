@@ -23,7 +23,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: {err}");
-                ExitCode::FAILURE
+                ExitCode::from(gopack_core::cli::ERROR)
             }
         },
     }

@@ -50,7 +50,10 @@ impl DockerfileArgs {
         let text = dockerfile::render(app, &options)?.text();
         match &self.check {
             Some(file) => {
-                dockerfile::check(&text, file, app.name())?;
+                match dockerfile::check(&text, file, app.name()) {
+                    Err(e @ Error::Invalid { .. }) => return Ok(super::checks_failed(&e)),
+                    result => result?,
+                }
                 eprintln!("{file} is up to date with the config of `{}`", app.name());
             }
             None => print!("{text}"),

@@ -37,6 +37,17 @@ use crate::Result;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
 
+/// The exit status when checks fail.
+pub const CHECKS_FAILED: u8 = 1;
+/// The exit status of an error: usage, config, a missing tool, an unreadable input.
+pub const ERROR: u8 = 2;
+
+/// Prints a failed check's error and gives [`CHECKS_FAILED`].
+fn checks_failed(err: &crate::Error) -> ExitCode {
+    eprintln!("error: {err}");
+    ExitCode::from(CHECKS_FAILED)
+}
+
 /// gopack's subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -53,13 +64,16 @@ pub enum Command {
 }
 
 impl Command {
-    /// Runs the subcommand, prints errors, and returns the process exit code.
+    /// Runs the subcommand, prints errors, and returns the process exit code:
+    /// 0 on success, 1 when checks fail (verify, `dockerfile --check`, pack's
+    /// verify), 2 for errors (usage, config, tools, unreadable input), as
+    /// ripgrep does.
     pub fn main(self) -> ExitCode {
         match self.run() {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("error: {err}");
-                ExitCode::FAILURE
+                ExitCode::from(ERROR)
             }
         }
     }

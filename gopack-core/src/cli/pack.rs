@@ -112,14 +112,20 @@ impl PackArgs {
             match (step.engine, &oci_engine, &docker_engine) {
                 (EngineKind::Docker, _, Some(docker)) => {
                     let packed = docker.pack(app)?;
-                    check_report(&packed.report, &format!("docker:{}", packed.references[0]))?;
+                    if let Err(e) =
+                        check_report(&packed.report, &format!("docker:{}", packed.references[0]))
+                    {
+                        return Ok(super::checks_failed(&e));
+                    }
                     println!("{} {}", packed.references.join(" "), packed.image_id);
                 }
                 (EngineKind::Oci, Some(engine), _) => {
                     let packed = engine.pack_with(app, step.metadata.clone())?;
                     if step.verify {
                         if let Some(report) = engine.verify(app, &packed)? {
-                            check_report(&report, packed.layout.as_str())?;
+                            if let Err(e) = check_report(&report, packed.layout.as_str()) {
+                                return Ok(super::checks_failed(&e));
+                            }
                         }
                     }
                     for destination in &step.destinations {

@@ -3,11 +3,12 @@
 //! `verify [APP]...` checks each app's packed image (`<target>/gopack/<app>/oci`)
 //! with the app's config as expectations; `--image REF` checks any image (a
 //! layout folder, an archive, or `docker:NAME[:TAG]`), with one APP's
-//! expectations when one is named. Exit status 1 when a check fails.
+//! expectations when one is named. Exit status 1 when a check fails, 2 when
+//! the image cannot be read or the command is wrong.
 
 use super::Common;
 use crate::error::{Error, IoContext};
-use crate::verify::{junit, verify, Expectations, ImageSource, Report};
+use crate::verify::{junit, verify, Expectations, ImageSource, Report, LIMIT_NAMES};
 use crate::Result;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,11 @@ pub struct VerifyArgs {
     /// Also run the image once in the docker engine (`docker run --rm --network none`).
     #[arg(long)]
     pub run: bool,
+    /// Raise or lower one of the budgets verify reads an image within, e.g.
+    /// `--limit max-file-size=1GiB` (max-file-size, max-unpacked-size, max-entries,
+    /// max-seconds); repeat for several. Overrides the app's `verify.limits`.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -90,25 +96,40 @@ impl VerifyArgs {
                 }
             }
         }
+        for (_, expect) in &mut targets {
+            for assignment in &self.limits {
+                expect
+                    .policy
+                    .limits
+                    .set(assignment)
+                    .map_err(|message| Error::Flag {
+                        flag: "--limit".into(),
+                        message,
+                        help: format!(
+                            "write NAME=VALUE with NAME one of {}, e.g. --limit max-file-size=1GiB",
+                            LIMIT_NAMES.join(", ")
+                        ),
+                    })?;
+            }
+        }
         let mut reports: Vec<Report> = Vec::new();
         for (source, expect) in &targets {
             reports.push(verify(source, expect)?);
         }
-        match self.format {
-            OutputFormat::Table => {
-                for report in &reports {
-                    print!("{}", report.table());
-                }
-            }
+        let text = match self.format {
+            OutputFormat::Table => reports.iter().map(Report::table).collect(),
             OutputFormat::Json => {
-                let text = serde_json::to_string_pretty(&reports).map_err(|e| Error::Invalid {
-                    path: "stdout".into(),
-                    message: format!("the report cannot be written as JSON: {e}"),
-                    help: "report this as a gopack bug".into(),
-                })?;
-                println!("{text}");
+                let mut text =
+                    serde_json::to_string_pretty(&reports).map_err(|e| Error::Invalid {
+                        path: "stdout".into(),
+                        message: format!("the report cannot be written as JSON: {e}"),
+                        help: "report this as a gopack bug".into(),
+                    })?;
+                text.push('\n');
+                text
             }
-        }
+        };
+        write_stdout(&text)?;
         if let Some(path) = &self.junit {
             if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {
                 std::fs::create_dir_all(parent).at(parent, "create")?;
@@ -118,7 +139,23 @@ impl VerifyArgs {
         Ok(if reports.iter().all(Report::passed) {
             ExitCode::SUCCESS
         } else {
-            ExitCode::FAILURE
+            ExitCode::from(super::CHECKS_FAILED)
         })
+    }
+}
+
+/// Writes the results; a reader that went away (`verify | head -c1`) is not an
+/// error: the rest is dropped quietly and the exit status still tells the result.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("stdout", "write", e))
+        }
+        _ => Ok(()),
     }
 }

@@ -5,11 +5,13 @@
 //! `apps[1].platforms[0]`) and the fix.
 
 pub mod files;
+mod limits;
 mod policy;
 mod suggest;
 pub mod supply;
 pub mod tags;
 
+pub use limits::{Limits, LIMIT_NAMES};
 pub use policy::{Attachment, ByteSize, Policy, RunPolicy};
 
 use crate::error::{Error, Result};

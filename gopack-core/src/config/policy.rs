@@ -1,6 +1,7 @@
 //! The per-app verify policy, `[workspace.metadata.gopack.apps.verify]`:
 //! size and layer budgets, checks allowed to fail, and the smoke run of `--run`.
 
+use super::limits::Limits;
 use crate::check_id::CheckId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -29,6 +30,13 @@ pub struct Policy {
     /// What must be attached to every platform image: `"sbom"`, `"provenance"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub require: Vec<Attachment>,
+    /// How much verify reads at most (file size, unpacked bytes, entries, time).
+    #[serde(default, skip_serializing_if = "is_default_limits")]
+    pub limits: Limits,
+}
+
+fn is_default_limits(limits: &Limits) -> bool {
+    *limits == Limits::default()
 }
 
 /// What `require` can ask for.

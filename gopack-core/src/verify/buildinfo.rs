@@ -74,7 +74,9 @@ impl std::fmt::Display for BuildInfoError {
 pub fn read_build_info(bytes: &[u8]) -> Result<BuildInfo, BuildInfoError> {
     let elf = Elf::parse(bytes).map_err(|e| BuildInfoError::Unreadable(e.to_string()))?;
     let start = find_blob(&elf, bytes).ok_or(BuildInfoError::NotGo)?;
-    let blob = &bytes[start..bytes.len().min(start + MAX_BLOB)];
+    let blob = bytes
+        .get(start..bytes.len().min(start.saturating_add(MAX_BLOB)))
+        .ok_or(BuildInfoError::NotGo)?;
     let unreadable = |why: &str| BuildInfoError::Unreadable(why.to_string());
     if blob.len() < 32 {
         return Err(unreadable("the build info blob is cut short"));
@@ -141,8 +143,9 @@ fn find_blob(elf: &Elf<'_>, bytes: &[u8]) -> Option<usize> {
             && p.p_flags & goblin::elf::program_header::PF_W != 0
     })?;
     let start = usize::try_from(data.p_offset).ok()?;
-    let end = usize::try_from(data.p_offset + data.p_filesz)
-        .ok()?
+    // The segment's fields are claims: past the file's end is the file's end.
+    let end = usize::try_from(data.p_offset.saturating_add(data.p_filesz))
+        .unwrap_or(usize::MAX)
         .min(bytes.len());
     (start..end.saturating_sub(MAGIC.len()))
         .step_by(16)

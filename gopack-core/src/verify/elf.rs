@@ -107,13 +107,15 @@ pub fn machine_name(machine: u16, little_endian: bool) -> String {
     }
 }
 
-/// Maps a virtual address to a file offset through the `PT_LOAD` segments.
+/// Maps a virtual address to a file offset through the `PT_LOAD` segments
+/// (whose fields are the file's claims: the arithmetic is checked).
 pub(crate) fn file_offset(elf: &Elf<'_>, address: u64) -> Option<usize> {
     elf.program_headers
         .iter()
         .filter(|p| p.p_type == program_header::PT_LOAD)
-        .find(|p| address >= p.p_vaddr && address < p.p_vaddr + p.p_filesz)
-        .and_then(|p| usize::try_from(p.p_offset + (address - p.p_vaddr)).ok())
+        .find(|p| address >= p.p_vaddr && address - p.p_vaddr < p.p_filesz)
+        .and_then(|p| p.p_offset.checked_add(address - p.p_vaddr))
+        .and_then(|offset| usize::try_from(offset).ok())
 }
 
 /// Whether `needle` occurs in `haystack`.

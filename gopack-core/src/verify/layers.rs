@@ -7,7 +7,9 @@
 //! plus the whole content of a few wanted paths; anything else is read again
 //! from its layer on demand.
 
+use super::limits::{Budget, Metered};
 use super::source::{LayerRef, Store};
+use crate::config::ByteSize;
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,18 +36,31 @@ pub(crate) enum Kind {
 pub(crate) struct Node {
     pub kind: Kind,
     pub mode: u32,
+    /// The layer that put the node here (for opaque whiteouts).
+    added: u32,
     pub uid: u64,
     pub gid: u64,
+    /// The size the tar header gives (a claim: nothing is allocated from it).
     pub size: u64,
     /// The target of a symlink.
-    pub link: Option<String>,
-    /// The first bytes of a file.
-    pub head: Vec<u8>,
+    pub link: Option<Box<str>>,
+    /// The first bytes of a file, zero-padded.
+    pub head: [u8; HEAD],
     /// For an executable ELF file that is a multi-call shell binary: which one
     /// (`busybox`, `toybox`), told by its content whatever its name.
     pub multicall: Option<&'static str>,
     /// Where the file's bytes are: layer index and the path in that layer's tar.
-    pub data: (usize, String),
+    pub data: (usize, Box<str>),
+}
+
+/// What one tar entry does to the tree.
+#[derive(Debug, Clone)]
+enum Op {
+    /// `.wh..wh..opq`: hide what lower layers put in this folder.
+    Opaque(String),
+    /// `.wh.NAME`: remove a path and what is under it.
+    Remove(String),
+    Put(String, Node),
 }
 
 /// What reading one layer found.
@@ -68,7 +83,7 @@ pub(crate) struct LayerReading {
 pub(crate) struct Tree {
     pub nodes: BTreeMap<String, Node>,
     /// Whole contents of wanted files, by (layer, path in the layer).
-    captured: HashMap<(usize, String), FileBytes>,
+    captured: HashMap<(usize, Box<str>), FileBytes>,
 }
 
 /// Hashes and counts what goes through it into a shared state.
@@ -193,17 +208,60 @@ fn parent(path: &str) -> &str {
 
 impl Tree {
     /// Streams every layer, building the tree; keeps whole contents of `wanted` paths.
+    ///
+    /// A blob listed more than once is read once: what it does to the tree is
+    /// kept from its first reading and done again at its later places.
     pub(crate) fn read(
         store: &Store,
         layers: &[LayerRef],
         wanted: &BTreeSet<String>,
     ) -> (Tree, Vec<LayerReading>) {
         let mut tree = Tree::default();
-        let mut readings = Vec::new();
+        let mut readings: Vec<LayerReading> = Vec::new();
+        let mut listed: HashMap<&str, usize> = HashMap::new();
+        for layer in layers {
+            *listed.entry(layer.name.as_str()).or_default() += 1;
+        }
+        let mut done: HashMap<&str, (usize, Vec<Op>)> = HashMap::new();
         for (index, layer) in layers.iter().enumerate() {
-            readings.push(tree.read_layer(store, index, layer, wanted));
+            if let Some((first, ops)) = done.get(layer.name.as_str()) {
+                let mut reading = readings[*first].clone();
+                reading.layer = layer.clone();
+                for op in ops {
+                    tree.apply(index, op.clone());
+                }
+                readings.push(reading);
+                continue;
+            }
+            let keep = listed[layer.name.as_str()] > 1;
+            let (reading, ops) = tree.read_layer(store, index, layer, wanted, keep);
+            if keep {
+                done.insert(&layer.name, (index, ops));
+            }
+            readings.push(reading);
         }
         (tree, readings)
+    }
+
+    /// Reads one layer's bytes (any compression) into a tree of its own; for
+    /// the fuzz targets, through the same entry reader as [`Tree::read`].
+    pub(crate) fn read_bytes(
+        bytes: &[u8],
+        wanted: &BTreeSet<String>,
+        budget: &Budget,
+    ) -> io::Result<Tree> {
+        let mut tree = Tree::default();
+        let (plain, _) = decompress(bytes)?;
+        let mut archive = tar::Archive::new(Metered {
+            inner: plain,
+            budget,
+        });
+        for_each_entry(&mut archive, budget, |entry| {
+            let op = tree.entry_op(0, entry, wanted, budget)?;
+            tree.apply(0, op);
+            Ok(true)
+        })?;
+        Ok(tree)
     }
 
     fn read_layer(
@@ -212,7 +270,8 @@ impl Tree {
         index: usize,
         layer: &LayerRef,
         wanted: &BTreeSet<String>,
-    ) -> LayerReading {
+        keep: bool,
+    ) -> (LayerReading, Vec<Op>) {
         let mut reading = LayerReading {
             layer: layer.clone(),
             digest: None,
@@ -221,22 +280,32 @@ impl Tree {
             compression: "none",
             error: None,
         };
+        let mut kept = Vec::new();
         let raw = match store.open_blob(&layer.name) {
             Ok(raw) => raw,
             Err(e) => {
                 reading.error = Some(e.to_string());
-                return reading;
+                return (reading, kept);
             }
         };
+        let budget = &store.budget;
         let (raw, raw_state) = hashing(raw);
         let result = (|| -> io::Result<Rc<RefCell<(Sha256, u64)>>> {
             let (plain, compression) = decompress(raw)?;
             reading.compression = compression;
             let (plain, plain_state) = hashing(plain);
-            let mut archive = tar::Archive::new(plain);
-            for entry in archive.entries()? {
-                self.add_entry(index, entry?, wanted)?;
-            }
+            let mut archive = tar::Archive::new(Metered {
+                inner: plain,
+                budget,
+            });
+            for_each_entry(&mut archive, budget, |entry| {
+                let op = self.entry_op(index, entry, wanted, budget)?;
+                if keep {
+                    kept.push(op.clone());
+                }
+                self.apply(index, op);
+                Ok(true)
+            })?;
             // The tar's trailing blocks belong to the diff_id too.
             io::copy(&mut archive.into_inner(), &mut io::sink())?;
             Ok(plain_state)
@@ -261,27 +330,21 @@ impl Tree {
                 }
             }
         }
-        reading
+        (reading, kept)
     }
 
-    fn add_entry<R: Read>(
+    /// What one entry does to the tree; reads the head of a file, or all of a wanted one.
+    fn entry_op<R: Read>(
         &mut self,
         layer: usize,
-        mut entry: tar::Entry<'_, R>,
+        entry: &mut tar::Entry<'_, R>,
         wanted: &BTreeSet<String>,
-    ) -> io::Result<()> {
+        budget: &Budget,
+    ) -> io::Result<Op> {
         let path = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
         let name = path.rsplit('/').next().unwrap_or("");
         if name == ".wh..wh..opq" {
-            let dir = parent(&path).to_string();
-            let prefix = if dir == "/" {
-                "/".into()
-            } else {
-                format!("{dir}/")
-            };
-            self.nodes
-                .retain(|p, n| !(p.starts_with(&prefix) && p != &dir && n.data.0 < layer));
-            return Ok(());
+            return Ok(Op::Opaque(parent(&path).to_string()));
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
             let dir = parent(&path);
@@ -290,27 +353,21 @@ impl Tree {
             } else {
                 format!("{dir}/{hidden}")
             };
-            self.remove_tree(&target);
-            return Ok(());
-        }
-        if path == "/" {
-            return Ok(());
+            return Ok(Op::Remove(target));
         }
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().unwrap_or(0);
-        let uid = header.uid().unwrap_or(0);
-        let gid = header.gid().unwrap_or(0);
         let mut node = Node {
             kind: Kind::Other,
-            mode,
-            uid,
-            gid,
+            mode: header.mode().unwrap_or(0),
+            added: 0,
+            uid: header.uid().unwrap_or(0),
+            gid: header.gid().unwrap_or(0),
             size: entry.size(),
             link: None,
-            head: Vec::new(),
+            head: [0; HEAD],
             multicall: None,
-            data: (layer, path.clone()),
+            data: (layer, path.as_str().into()),
         };
         if kind.is_dir() {
             node.kind = Kind::Dir;
@@ -318,49 +375,66 @@ impl Tree {
             node.kind = Kind::Symlink;
             node.link = entry
                 .link_name_bytes()
-                .map(|l| String::from_utf8_lossy(&l).into_owned());
+                .map(|l| String::from_utf8_lossy(&l).into());
         } else if kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
                 .map(|l| normalize(&String::from_utf8_lossy(&l)))
                 .unwrap_or_default();
-            match self.nodes.get(&target) {
-                Some(found) => {
-                    node = found.clone();
-                }
-                None => node.kind = Kind::Other,
+            if let Some(found) = self.nodes.get(&target) {
+                node = found.clone();
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             node.kind = Kind::File;
-            if wanted.contains(&path) {
-                // Sized up front: a growing Vec would hold up to twice the file.
-                let size = entry.header().size().unwrap_or(0);
-                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                entry.read_to_end(&mut bytes)?;
-                node.head = bytes.iter().take(HEAD).copied().collect();
-                if is_executable_elf(mode, &node.head) {
+            if wanted.contains(&path) && budget.file(&path, node.size).is_ok() {
+                let bytes = read_capped(entry, node.size, budget)?;
+                node.head = head(&bytes);
+                if is_executable_elf(node.mode, &node.head) {
                     node.multicall = multicall_in(&bytes);
                 }
                 self.captured
-                    .insert((layer, path.clone()), std::sync::Arc::new(bytes));
+                    .insert(node.data.clone(), std::sync::Arc::new(bytes));
             } else {
                 let mut head = Vec::with_capacity(HEAD);
-                (&mut entry).take(HEAD as u64).read_to_end(&mut head)?;
-                if is_executable_elf(mode, &head) {
-                    node.multicall = scan_multicall(&head, &mut entry)?;
+                entry.take(HEAD as u64).read_to_end(&mut head)?;
+                if is_executable_elf(node.mode, &head) {
+                    node.multicall = scan_multicall(&head, entry)?;
                 }
-                node.head = head;
+                node.head[..head.len()].copy_from_slice(&head);
             }
         }
-        if node.kind != Kind::Dir {
-            if let Some(old) = self.nodes.get(&path) {
-                if old.kind == Kind::Dir {
-                    self.remove_tree(&path);
+        Ok(Op::Put(path, node))
+    }
+
+    /// Does what one entry of the layer at `layer` says.
+    fn apply(&mut self, layer: usize, op: Op) {
+        let added = u32::try_from(layer).unwrap_or(u32::MAX);
+        match op {
+            Op::Opaque(dir) => {
+                let prefix = if dir == "/" {
+                    "/".into()
+                } else {
+                    format!("{dir}/")
+                };
+                self.nodes
+                    .retain(|p, n| !(p.starts_with(&prefix) && p != &dir && n.added < added));
+            }
+            Op::Remove(path) => self.remove_tree(&path),
+            Op::Put(path, mut node) => {
+                if path == "/" {
+                    return;
                 }
+                node.added = added;
+                if node.kind != Kind::Dir {
+                    if let Some(old) = self.nodes.get(&path) {
+                        if old.kind == Kind::Dir {
+                            self.remove_tree(&path);
+                        }
+                    }
+                }
+                self.nodes.insert(path, node);
             }
         }
-        self.nodes.insert(path, node);
-        Ok(())
     }
 
     fn remove_tree(&mut self, path: &str) {
@@ -405,7 +479,7 @@ impl Tree {
                     if hops > 40 {
                         return None;
                     }
-                    let target = node.link.clone().unwrap_or_default();
+                    let target = node.link.as_deref().unwrap_or_default().to_string();
                     if target.starts_with('/') {
                         current = String::new();
                     }
@@ -417,7 +491,12 @@ impl Tree {
                 None => {
                     // A folder need not have its own entry when its files do.
                     let prefix = format!("{next}/");
-                    if pending.is_empty() || !self.nodes.keys().any(|k| k.starts_with(&prefix)) {
+                    let has_files = self
+                        .nodes
+                        .range(prefix.clone()..)
+                        .next()
+                        .is_some_and(|(k, _)| k.starts_with(&prefix));
+                    if pending.is_empty() || !has_files {
                         return None;
                     }
                     current = next;
@@ -444,34 +523,97 @@ impl Tree {
             return Ok(bytes.clone());
         }
         let (index, path) = &node.data;
+        let budget = &store.budget;
+        budget.file(path, node.size)?;
         let layer = layers
             .get(*index)
             .ok_or_else(|| format!("no layer {index}"))?;
-        let result = (|| -> io::Result<Option<Vec<u8>>> {
+        let mut found = None;
+        let result = (|| -> io::Result<()> {
             let raw = store
                 .open_blob(&layer.name)
                 .map_err(|e| io::Error::other(e.to_string()))?;
             let (plain, _) = decompress(raw)?;
-            let mut archive = tar::Archive::new(plain);
-            for entry in archive.entries()? {
-                let mut entry = entry?;
+            let mut archive = tar::Archive::new(Metered {
+                inner: plain,
+                budget,
+            });
+            for_each_entry(&mut archive, budget, |entry| {
                 let name = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
-                if &name == path && entry.header().entry_type().is_file() {
-                    // Sized up front: a growing Vec would hold up to twice the binary.
-                    let size = entry.header().size().unwrap_or(0);
-                    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                    entry.read_to_end(&mut bytes)?;
-                    return Ok(Some(bytes));
+                if *name == **path && entry.header().entry_type().is_file() {
+                    found = Some(read_capped(entry, entry.size(), budget)?);
+                    return Ok(false);
                 }
-            }
-            Ok(None)
+                Ok(true)
+            })
         })();
-        match result {
-            Ok(Some(bytes)) => Ok(std::sync::Arc::new(bytes)),
-            Ok(None) => Err(format!("{path} is not in layer {}", layer.name)),
-            Err(e) => Err(format!("reading {path} from layer {}: {e}", layer.name)),
+        match (result, found) {
+            (_, Some(bytes)) => Ok(std::sync::Arc::new(bytes)),
+            (Ok(()), None) => Err(format!("{path} is not in layer {}", layer.name)),
+            (Err(e), None) => Err(format!("reading {path} from layer {}: {e}", layer.name)),
         }
     }
+}
+
+/// Calls `each` with every entry of a layer's tar, within the budget: each
+/// entry counts, and the reader may take only a bounded number of bytes for
+/// headers between entries. `each` returns whether to go on.
+fn for_each_entry<R: Read>(
+    archive: &mut tar::Archive<R>,
+    budget: &Budget,
+    mut each: impl FnMut(&mut tar::Entry<'_, R>) -> io::Result<bool>,
+) -> io::Result<()> {
+    let mut entries = archive.entries()?;
+    while let Some(entry) = budget.next_header(|| entries.next()) {
+        let mut entry = entry?;
+        budget.entry()?;
+        if entry.header().entry_type().is_gnu_sparse() {
+            // Holes are made up by the reader, not read: no budget would see them.
+            return Err(io::Error::other(format!(
+                "{} is a sparse file, which image layers do not hold",
+                String::from_utf8_lossy(&entry.path_bytes())
+            )));
+        }
+        if !each(&mut entry)? {
+            return Ok(());
+        }
+        // The rest of the data is read here, where it is metered, not while
+        // the reader looks for the next header.
+        io::copy(&mut entry, &mut io::sink())?;
+    }
+    Ok(())
+}
+
+/// Reads an entry's data whole; its header's size was checked against the budget.
+fn read_capped<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    claimed: u64,
+    budget: &Budget,
+) -> io::Result<Vec<u8>> {
+    let max = budget.limits.max_file_size.0;
+    // A claim is not trusted for more than a first allocation.
+    let first = claimed.min(max).min(8 << 20);
+    let mut bytes = Vec::with_capacity(usize::try_from(first).unwrap_or(0));
+    entry.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::other(super::limits::over(
+            "max-file-size",
+            format!(
+                "a file is larger than its tar header says, and than {}",
+                ByteSize(max)
+            ),
+            "1GiB",
+        )));
+    }
+    bytes.shrink_to_fit();
+    Ok(bytes)
+}
+
+fn head(bytes: &[u8]) -> [u8; HEAD] {
+    let mut head = [0; HEAD];
+    let n = bytes.len().min(HEAD);
+    head[..n].copy_from_slice(&bytes[..n]);
+    head
 }
 
 #[cfg(test)]
@@ -501,6 +643,65 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_layer_is_read_once_and_applied_at_each_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        let a = layer(&[("x", b"from a", 0o644)], &[]);
+        let b = layer(&[(".wh.x", b"", 0o644), ("y", b"from b", 0o644)], &[]);
+        std::fs::write(root.join("blobs/sha256/a"), &a).unwrap();
+        std::fs::write(root.join("blobs/sha256/b"), &b).unwrap();
+        let layer_ref = |name: &str| LayerRef {
+            name: format!("blobs/sha256/{name}"),
+            digest: None,
+            size: None,
+            diff_id: None,
+        };
+        let refs = vec![layer_ref("a"), layer_ref("b"), layer_ref("a")];
+        // One entry of `a` and two of `b` are read once each: a budget of 3 entries holds.
+        let limits = crate::config::Limits {
+            max_entries: 3,
+            ..Default::default()
+        };
+        let store = Store::dir(root, Budget::new(limits));
+        let wanted = BTreeSet::from(["/x".to_string()]);
+        let (tree, readings) = Tree::read(&store, &refs, &wanted);
+        assert!(readings.iter().all(|r| r.error.is_none()), "{readings:?}");
+        assert_eq!(readings[2].layer.name, "blobs/sha256/a");
+        assert_eq!(readings[0].diff_id, readings[2].diff_id);
+        let (_, x) = tree.resolve("/x").unwrap();
+        assert_eq!(x.added, 2);
+        assert_eq!(
+            tree.content(&store, &refs, x).unwrap().as_slice(),
+            b"from a"
+        );
+        assert!(tree.get("/y").is_some());
+    }
+
+    #[test]
+    fn sparse_files_and_huge_claims_are_refused() {
+        let budget = Budget::default();
+        let mut header = tar::Header::new_gnu();
+        header.set_path("etc/passwd").unwrap();
+        header.set_size(1 << 40);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(b"root:x:0:0::/:/sbin/nologin\n");
+        let wanted = BTreeSet::from(["/etc/passwd".to_string()]);
+        let err = Tree::read_bytes(&bytes, &wanted, &budget).unwrap_err();
+        assert!(err.to_string().contains("unexpected EOF"), "{err}");
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_size(0);
+        header.as_gnu_mut().unwrap().set_real_size(1 << 40);
+        header.set_cksum();
+        let mut sparse = header.as_bytes().to_vec();
+        sparse.resize(2048, 0);
+        let err = Tree::read_bytes(&sparse, &wanted, &budget).unwrap_err();
+        assert!(err.to_string().contains("sparse"), "{err}");
+    }
+
+    #[test]
     fn whiteouts_symlinks_and_hashes() {
         let dir = tempfile::tempdir().unwrap();
         let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
@@ -523,7 +724,7 @@ mod tests {
         let two_gz = gz.finish().unwrap();
         std::fs::write(root.join("blobs/sha256/one"), &one).unwrap();
         std::fs::write(root.join("blobs/sha256/two"), &two_gz).unwrap();
-        let store = Store::Dir(root);
+        let store = Store::dir(root, Default::default());
         let refs = vec![
             LayerRef {
                 name: "blobs/sha256/one".into(),

@@ -27,7 +27,9 @@ impl Files for ImageFiles<'_> {
             Some(node) => match node.kind {
                 Kind::Dir => Entry::Dir,
                 Kind::File => Entry::File(node.size),
-                Kind::Symlink => Entry::Symlink(node.link.clone().unwrap_or_default()),
+                Kind::Symlink => {
+                    Entry::Symlink(node.link.as_deref().unwrap_or_default().to_string())
+                }
                 Kind::Other => Entry::Missing,
             },
             None => {

@@ -18,14 +18,17 @@ mod attached;
 pub mod buildinfo;
 mod checks;
 mod elf;
+#[doc(hidden)]
+pub mod fuzz;
 mod layers;
+mod limits;
 mod loadable;
 mod report;
 mod run;
 mod source;
 
 pub use crate::check_id::{CheckId, Family};
-pub use crate::config::{ByteSize, Policy, RunPolicy};
+pub use crate::config::{ByteSize, Limits, Policy, RunPolicy, LIMIT_NAMES};
 pub use buildinfo::{parse_modinfo, read_build_info, BuildInfo, BuildInfoError, Module};
 pub use elf::ElfFacts;
 pub use report::{junit, Check, PlatformReport, Report, Status};
@@ -89,7 +92,7 @@ impl Expectations {
 /// `Err` means the image could not be read at all; a broken promise is a
 /// failed check in the [`Report`] (see [`Report::passed`]).
 pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
-    let opened = source::Opened::open(source)?;
+    let opened = source::Opened::open(source, expect.policy.limits)?;
     let images = opened.images()?;
     let mut platforms = Vec::new();
     for image in &images {

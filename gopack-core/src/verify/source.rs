@@ -6,6 +6,8 @@
 //! Archives are indexed once (name → offset and size); a blob is then read by
 //! seeking into the tar, never by unpacking it.
 
+use super::limits::Budget;
+use crate::config::Limits;
 use crate::error::{Error, IoContext, Result};
 use crate::image::documents::{ImageConfig, Index, Manifest};
 use crate::toolchain::Docker;
@@ -20,6 +22,8 @@ use std::str::FromStr;
 
 /// The most a JSON document (index, manifest, config) of an image may weigh.
 const MAX_JSON: u64 = 16 << 20;
+/// The most platform images one source may hold (each gets a report).
+const MAX_IMAGES: usize = 256;
 
 /// An image to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +89,17 @@ pub(crate) struct TarEntry {
     size: u64,
 }
 
-/// Where blobs are: a folder, or a tar file indexed by name.
+/// Where blobs are: a folder, or a tar file indexed by name; and the budget
+/// every read from them charges.
 #[derive(Debug)]
-pub(crate) enum Store {
+pub(crate) struct Store {
+    pub(crate) location: Location,
+    pub(crate) budget: Budget,
+}
+
+/// A folder, or a tar file indexed by name.
+#[derive(Debug)]
+pub(crate) enum Location {
     Dir(Utf8PathBuf),
     Tar {
         path: Utf8PathBuf,
@@ -96,11 +108,19 @@ pub(crate) enum Store {
 }
 
 impl Store {
+    /// A folder read within `budget`.
+    pub(crate) fn dir(path: Utf8PathBuf, budget: Budget) -> Store {
+        Store {
+            location: Location::Dir(path),
+            budget,
+        }
+    }
+
     /// Opens a folder or indexes an archive.
-    pub(crate) fn open(path: &Utf8Path) -> Result<Store> {
+    pub(crate) fn open(path: &Utf8Path, budget: Budget) -> Result<Store> {
         let meta = std::fs::metadata(path).at(path, "read")?;
         if meta.is_dir() {
-            return Ok(Store::Dir(path.to_path_buf()));
+            return Ok(Store::dir(path.to_path_buf(), budget));
         }
         let file = File::open(path).at(path, "open")?;
         let mut archive = tar::Archive::new(file);
@@ -113,8 +133,11 @@ impl Store {
         };
         let mut entries = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
-        for entry in archive.entries().map_err(not_tar)? {
+        // Seeks over each entry's data instead of reading it.
+        for entry in archive.entries_with_seek().map_err(not_tar)? {
             let entry = entry.map_err(not_tar)?;
+            budget.entry().map_err(not_tar)?;
+            budget.check_time().map_err(not_tar)?;
             let name = clean_name(&String::from_utf8_lossy(&entry.path_bytes()));
             let kind = entry.header().entry_type();
             if kind.is_file() {
@@ -139,7 +162,7 @@ impl Store {
                 links.push((name, target));
             }
         }
-        // Links may point at links; a few rounds settle any sane archive.
+        // Links (inside the archive) may point at links; a few rounds settle any sane archive.
         for _ in 0..8 {
             for (name, target) in &links {
                 if let Some(found) = entries.get(target).copied() {
@@ -147,41 +170,35 @@ impl Store {
                 }
             }
         }
-        Ok(Store::Tar {
-            path: path.to_path_buf(),
-            entries,
+        Ok(Store {
+            location: Location::Tar {
+                path: path.to_path_buf(),
+                entries,
+            },
+            budget,
         })
     }
 
     /// The file the store reads from, for messages.
     pub(crate) fn path(&self) -> &Utf8Path {
-        match self {
-            Store::Dir(path) | Store::Tar { path, .. } => path,
+        match &self.location {
+            Location::Dir(path) | Location::Tar { path, .. } => path,
         }
     }
 
-    /// Whether `name` (e.g. `index.json`) is in the store.
+    /// Whether `name` (e.g. `index.json`) is in the store (as a file or not).
     pub(crate) fn has(&self, name: &str) -> bool {
-        match self {
-            Store::Dir(dir) => safe_name(name) && dir.join(name).is_file(),
-            Store::Tar { entries, .. } => entries.contains_key(&clean_name(name)),
+        match &self.location {
+            Location::Dir(dir) => safe_name(name) && dir.join(name).symlink_metadata().is_ok(),
+            Location::Tar { entries, .. } => entries.contains_key(&clean_name(name)),
         }
     }
 
     /// A reader of `name`'s bytes.
     pub(crate) fn open_blob(&self, name: &str) -> Result<Box<dyn Read + '_>> {
-        match self {
-            Store::Dir(dir) => {
-                if !safe_name(name) {
-                    return Err(self.missing(name));
-                }
-                let path = dir.join(name);
-                if !path.is_file() {
-                    return Err(self.missing(name));
-                }
-                Ok(Box::new(File::open(&path).at(&path, "open")?))
-            }
-            Store::Tar { path, entries } => {
+        match &self.location {
+            Location::Dir(dir) => Ok(Box::new(self.open_in_dir(dir, name)?)),
+            Location::Tar { path, entries } => {
                 let entry = entries
                     .get(&clean_name(name))
                     .ok_or_else(|| self.missing(name))?;
@@ -190,6 +207,39 @@ impl Store {
                 Ok(Box::new(file.take(entry.size)))
             }
         }
+    }
+
+    /// Opens a regular file inside the folder: a symlink on the way (which
+    /// could lead to any file of the host), a FIFO or a device is refused.
+    fn open_in_dir(&self, dir: &Utf8Path, name: &str) -> Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !safe_name(name) {
+            return Err(self.missing(name));
+        }
+        let mut path = dir.to_path_buf();
+        for part in name.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            path.push(part);
+            match path.symlink_metadata() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(self.missing(name))
+                }
+                Err(e) => return Err(Error::io(path, "read", e)),
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(self.not_regular(name, &path, "a symbolic link"))
+                }
+                Ok(_) => {}
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .at(&path, "open")?;
+        let meta = file.metadata().at(&path, "read")?;
+        if !meta.is_file() {
+            return Err(self.not_regular(name, &path, "not a regular file"));
+        }
+        Ok(file)
     }
 
     /// Reads a small file (a JSON document) whole.
@@ -204,9 +254,9 @@ impl Store {
 
     /// `archive.tar!name` or `folder/name`, for messages.
     pub(crate) fn at(&self, name: &str) -> String {
-        match self {
-            Store::Dir(dir) => dir.join(name).to_string(),
-            Store::Tar { path, .. } => format!("{path}!{name}"),
+        match &self.location {
+            Location::Dir(dir) => dir.join(name).to_string(),
+            Location::Tar { path, .. } => format!("{path}!{name}"),
         }
     }
 
@@ -215,6 +265,16 @@ impl Store {
             path: self.at(name),
             message: "the image refers to this file but it is missing".into(),
             help: "the image is incomplete; write it again (e.g. `skopeo copy` or `docker save`)"
+                .into(),
+        }
+    }
+
+    fn not_regular(&self, name: &str, path: &Utf8Path, what: &str) -> Error {
+        Error::Invalid {
+            path: self.at(name),
+            message: format!("{path} is {what}: verify reads only regular files inside the image"),
+            help: "an image's blobs are plain files; copy the image with `skopeo copy` or \
+                   `cp -rL` from a source you trust"
                 .into(),
         }
     }
@@ -298,8 +358,9 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    /// Opens `source`, saving engine images to a temp file first.
-    pub fn open(source: &ImageSource) -> Result<Opened> {
+    /// Opens `source`, saving engine images to a temp file first; every read
+    /// from it stays within `limits`.
+    pub fn open(source: &ImageSource, limits: Limits) -> Result<Opened> {
         let (path, temp) = match source {
             ImageSource::Path(path) => (path.clone(), None),
             ImageSource::Docker(reference) => {
@@ -331,12 +392,12 @@ impl Opened {
                 (archive, Some(temp))
             }
         };
-        let store = Store::open(&path)?;
+        let store = Store::open(&path, Budget::new(limits))?;
         let format = if store.has("index.json") {
-            match store {
-                Store::Dir(_) => Format::OciLayout,
-                Store::Tar { .. } if store.has("manifest.json") => Format::DockerArchive,
-                Store::Tar { .. } => Format::OciArchive,
+            match store.location {
+                Location::Dir(_) => Format::OciLayout,
+                Location::Tar { .. } if store.has("manifest.json") => Format::DockerArchive,
+                Location::Tar { .. } => Format::OciArchive,
             }
         } else if store.has("manifest.json") {
             Format::DockerArchive
@@ -363,7 +424,7 @@ impl Opened {
             let mut seen = BTreeSet::new();
             let bytes = self.store.read_small("index.json")?;
             let index: Index = parse_json(&self.store, "index.json", &bytes)?;
-            self.walk_index(&index, &mut found, &mut seen, 0)?;
+            self.walk_index(&index, &[], &mut found, &mut seen, 0)?;
             found
         } else {
             self.docker_manifest()?
@@ -378,9 +439,12 @@ impl Opened {
         Ok(images)
     }
 
+    /// Reads the manifests an index lists, at any depth; `above` are the
+    /// problems of the indexes that led here, which every image below inherits.
     fn walk_index(
         &self,
         index: &Index,
+        above: &[String],
         found: &mut Vec<FoundImage>,
         seen: &mut BTreeSet<String>,
         depth: usize,
@@ -428,8 +492,25 @@ impl Opened {
                 continue;
             }
             let name = blob_name(&digest);
+            self.store
+                .budget
+                .entry()
+                .map_err(|e| self.over_budget(&name, e))?;
             let bytes = self.store.read_small(&name)?;
-            let mut problems = Vec::new();
+            let mut problems = above.to_vec();
+            let value: serde_json::Value = parse_json(&self.store, &name, &bytes)?;
+            if value.get("manifests").is_some() {
+                check_blob(
+                    &bytes,
+                    &digest,
+                    Some(descriptor.size),
+                    "nested index",
+                    &mut problems,
+                );
+                let nested: Index = parse_json(&self.store, &name, &bytes)?;
+                self.walk_index(&nested, &problems, found, seen, depth + 1)?;
+                continue;
+            }
             check_blob(
                 &bytes,
                 &digest,
@@ -437,14 +518,8 @@ impl Opened {
                 "manifest",
                 &mut problems,
             );
-            let value: serde_json::Value = parse_json(&self.store, &name, &bytes)?;
             // SBOMs, provenance and signatures (OCI 1.1 artifacts) are not platform images.
             if value.get("subject").is_some() || value.get("artifactType").is_some() {
-                continue;
-            }
-            if value.get("manifests").is_some() {
-                let nested: Index = parse_json(&self.store, &name, &bytes)?;
-                self.walk_index(&nested, found, seen, depth + 1)?;
                 continue;
             }
             let manifest: Manifest = parse_json(&self.store, &name, &bytes)?;
@@ -452,9 +527,31 @@ impl Opened {
             image.manifest_digest = Some(digest);
             image.names = names;
             image.index_platform = platform;
+            if found.len() == MAX_IMAGES {
+                return Err(self.too_many_images(&name));
+            }
             found.push(image);
         }
         Ok(())
+    }
+
+    fn too_many_images(&self, name: &str) -> Error {
+        Error::Invalid {
+            path: self.store.at(name),
+            message: format!("the image lists more than {MAX_IMAGES} platform images"),
+            help: "a multi-platform image holds one manifest per platform; this one is damaged \
+                   or hostile"
+                .into(),
+        }
+    }
+
+    fn over_budget(&self, name: &str, e: std::io::Error) -> Error {
+        Error::Invalid {
+            path: self.store.at(name),
+            message: e.to_string(),
+            help: "verify reads images within fixed budgets; see `cargo xtask verify --help`"
+                .into(),
+        }
     }
 
     fn read_manifest(&self, manifest: &Manifest, mut problems: Vec<String>) -> Result<FoundImage> {
@@ -513,6 +610,9 @@ impl Opened {
         let bytes = self.store.read_small("manifest.json")?;
         let entries: Vec<Entry> = parse_json(&self.store, "manifest.json", &bytes)?;
         let mut found = Vec::new();
+        if entries.len() > MAX_IMAGES {
+            return Err(self.too_many_images("manifest.json"));
+        }
         for entry in entries {
             let mut problems = Vec::new();
             let bytes = self.store.read_small(&entry.config)?;
@@ -583,11 +683,22 @@ fn check_blob(
     what: &str,
     problems: &mut Vec<String>,
 ) {
-    if digest.starts_with("sha256:") {
-        let actual = sha256_digest(bytes);
-        if actual != digest {
-            problems.push(format!("{what} blob {digest} hashes to {actual}"));
+    let actual = match digest.split_once(':') {
+        Some(("sha256", _)) => Some(sha256_digest(bytes)),
+        Some(("sha512", _)) => Some(format!(
+            "sha512:{}",
+            hex::encode(sha2::Sha512::digest(bytes))
+        )),
+        _ => None,
+    };
+    match actual {
+        Some(actual) if actual != digest => {
+            problems.push(format!("{what} blob {digest} hashes to {actual}"))
         }
+        Some(_) => {}
+        None => problems.push(format!(
+            "{what} blob {digest}: the digest's algorithm is not sha256 or sha512, so it cannot be checked"
+        )),
     }
     if let Some(size) = size {
         if size != bytes.len() as u64 {

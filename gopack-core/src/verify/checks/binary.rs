@@ -296,8 +296,9 @@ pub(super) fn go_checks(
     let revision = info.setting("vcs.revision");
     checks.push(match (revision, label) {
         (Some(revision), Some(label)) => {
+            // Bytes, not chars: a label is image data, and may cut a character.
             let short = revision.len().min(label.len());
-            if short >= 7 && revision[..short] == label[..short] {
+            if short >= 7 && revision.as_bytes()[..short] == label.as_bytes()[..short] {
                 if info.setting("vcs.modified") == Some("true") {
                     Check::warn(CheckId::GoRevision, format!("vcs.revision {revision} matches the label, but the tree had uncommitted changes (vcs.modified=true)"))
                         .remedy("build from a clean checkout")

@@ -49,7 +49,11 @@ pub(super) fn blobs_check(image: &FoundImage, readings: &[LayerReading]) -> Chec
             format!("{} blob problem(s): {}", problems.len(), problems[0]),
         )
         .details(problems[1..].to_vec())
-        .remedy("the image is damaged or was changed after it was written: write it again from its source")
+        .remedy(if problems.iter().any(|p| p.contains("over verify's")) {
+            "verify stopped at one of its budgets (named above): raise it with --limit if the image is trusted"
+        } else {
+            "the image is damaged or was changed after it was written: write it again from its source"
+        })
     }
 }
 
