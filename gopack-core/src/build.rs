@@ -11,6 +11,7 @@ use crate::fingerprint;
 use crate::platform::Platform;
 use crate::process::Cmd;
 use crate::report::{Event, Reporter};
+use crate::statcache::StatCache;
 use crate::toolchain::{which_utf8, Go};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -61,10 +62,11 @@ pub struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Finds `go` and opens the workspace's cache.
     pub fn new(workspace: &'a Workspace, reporter: &'a dyn Reporter) -> Result<Self> {
+        let cache = Cache::open(workspace.cache_dir())?;
         Ok(Builder {
             workspace,
-            go: Go::find()?,
-            cache: Cache::open(workspace.cache_dir())?,
+            go: Go::find_cached(&cache)?,
+            cache,
             reporter,
         })
     }
@@ -83,8 +85,16 @@ impl<'a> Builder<'a> {
     pub fn build(&self, app: &App) -> Result<Vec<Binary>> {
         let deps_key = self.ensure_deps(app)?;
         let flags = BuildFlags::for_app(app, &self.workspace.root)?;
-        let mut sources = KeyHasher::new("sources/v1");
-        fingerprint::hash_module_sources(&app.dir, &self.workspace.target_dir, &mut sources)?;
+        let mut sources = KeyHasher::new("sources/v2");
+        let stats_name = stat_cache_name(&self.workspace.root, app, "sources");
+        let mut stats = StatCache::open(&self.cache, &stats_name);
+        fingerprint::hash_module_sources(
+            &app.dir,
+            &self.workspace.target_dir,
+            &mut sources,
+            &mut stats,
+        )?;
+        stats.save(&self.cache);
         let sources = sources.finish();
         app.platforms()
             .iter()
@@ -351,6 +361,15 @@ fn install(entry: &Utf8Path, output: &Utf8Path) -> Result<()> {
         .map_err(|e| e.error)
         .at(output, "write")?;
     Ok(())
+}
+
+/// The name of an app's stat cache for one `role` (sources, base files).
+pub fn stat_cache_name(workspace_root: &Utf8Path, app: &App, role: &str) -> String {
+    KeyHasher::new("stat/v1")
+        .text("workspace", workspace_root.as_str())
+        .text("app", app.name())
+        .text("role", role)
+        .finish()
 }
 
 /// The first 12 hex digits of a key, for messages.

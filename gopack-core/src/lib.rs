@@ -22,6 +22,7 @@ pub mod platform;
 pub mod process;
 pub mod publish;
 pub mod report;
+pub mod statcache;
 pub mod toolchain;
 pub mod verify;
 

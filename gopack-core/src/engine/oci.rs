@@ -16,6 +16,7 @@ use crate::image::rootfs::{self, Tree};
 use crate::image::{self, Blob, Image, PlatformImage, RunConfig};
 use crate::publish;
 use crate::report::{Event, Reporter};
+use crate::statcache::StatCache;
 use crate::verify::{Expectations, ImageSource, Report};
 use camino::Utf8PathBuf;
 
@@ -79,10 +80,25 @@ impl<'a> OciEngine<'a> {
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
         let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
         let run = run_config(app, &metadata);
-        let mut platforms = Vec::new();
-        for binary in &binaries {
-            platforms.push(self.platform_image(app, binary, &base, &run, &metadata)?);
-        }
+        // Each platform's app layer is compressed on its own thread: deflate is
+        // single-threaded, so two platforms take the time of one on two cores.
+        let platforms = std::thread::scope(|scope| {
+            let running: Vec<_> = binaries
+                .iter()
+                .map(|binary| {
+                    let (base, run, metadata) = (&base, &run, &metadata);
+                    scope.spawn(move || self.platform_image(app, binary, base, run, metadata))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         let index = if platforms.len() > 1 {
             let bytes = image::index_json(&platforms);
             Some(image::store_blob(self.cache(), &bytes, media_type::INDEX)?)
@@ -213,7 +229,12 @@ impl<'a> OciEngine<'a> {
                         .text("mode", &format!("{:o}", entry.mode));
                 }
             }
-            None => tree.hash_into(&mut hasher)?,
+            None => {
+                let name = crate::build::stat_cache_name(&self.workspace.root, app, role);
+                let mut stats = StatCache::open(self.cache(), &name);
+                tree.hash_into(&mut hasher, &mut stats)?;
+                stats.save(self.cache());
+            }
         }
         let key = hasher.finish();
         if let Some(info) = self.cached_layer(&key) {

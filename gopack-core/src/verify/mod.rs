@@ -23,6 +23,7 @@ mod loadable;
 mod report;
 mod run;
 mod source;
+mod zstd;
 
 pub use crate::check_id::{CheckId, Family};
 pub use crate::config::{ByteSize, Policy, RunPolicy};
