@@ -30,12 +30,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context writing under `root` (created).
-    pub fn new(root: &Utf8Path) -> Result<Context, String> {
+    /// A context writing under `root` (created), measuring the xtask at `gopack`.
+    pub fn new(root: &Utf8Path, gopack: &std::path::Path) -> Result<Context, String> {
         std::fs::create_dir_all(root).map_err(|e| format!("{root}: {e}"))?;
         Ok(Context {
             root: root.to_path_buf(),
-            me: std::env::current_exe().map_err(|e| e.to_string())?,
+            me: gopack.to_path_buf(),
             go: Go::find().map_err(|e| e.to_string())?,
         })
     }

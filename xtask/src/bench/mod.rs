@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Also time a cold `cargo build -p xtask` in an empty target folder (slow).
     #[arg(long)]
     cold_xtask: bool,
+    /// The xtask binary whose gopack commands are measured (default: this one),
+    /// e.g. a build of main, to compare two versions with the same benchmark.
+    #[arg(long, value_name = "PATH")]
+    gopack: Option<std::path::PathBuf>,
 }
 
 struct Row {
@@ -44,10 +48,14 @@ impl BenchArgs {
         let go = Go::find().map_err(|e| e.to_string())?;
         let machine = apps::machine();
         eprintln!("machine: {machine}");
+        let me = match &self.gopack {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().map_err(|e| e.to_string())?,
+        };
         if !self.apps.is_empty() {
             let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
             let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
-            let ctx = apps::Context::new(&root)?;
+            let ctx = apps::Context::new(&root, &me)?;
             let mut results = Vec::new();
             for name in &self.apps {
                 results.push(ctx.measure(None, name, self.runs)?);
@@ -73,7 +81,6 @@ impl BenchArgs {
              path = \"hello\"\nplatforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
         )
         .map_err(|e| e.to_string())?;
-        let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let gocache = root.join("gocache");
         let gopack = |args: &[&str]| {
             let mut cmd = Command::new(&me);
@@ -217,7 +224,7 @@ impl BenchArgs {
         let text = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
         std::fs::write(&manifest, text.replacen("[[workspace", "[[workspace.metadata.gopack.apps]]\nname = \"large\"\npath = \"large\"\nplatforms = [\"linux/amd64\"]\nversion-variable = \"main.version\"\nversion = \"1.0.0\"\n\n[[workspace", 1))
             .map_err(|e| e.to_string())?;
-        let ctx = apps::Context::new(&root.join("apps"))?;
+        let ctx = apps::Context::new(&root.join("apps"), &me)?;
         let app_results = vec![
             ctx.measure(Some(&manifest), "hello", self.runs)?,
             ctx.measure(Some(&manifest), "large", self.runs)?,
