@@ -27,6 +27,8 @@ pub struct Context {
     root: Utf8PathBuf,
     me: std::path::PathBuf,
     go: Go,
+    /// The Go cache to use; None: the user's own.
+    gocache: Option<Utf8PathBuf>,
 }
 
 impl Context {
@@ -37,7 +39,14 @@ impl Context {
             root: root.to_path_buf(),
             me: gopack.to_path_buf(),
             go: Go::find().map_err(|e| e.to_string())?,
+            gocache: Some(root.join("gocache")),
         })
+    }
+
+    /// Uses the user's Go cache (configured apps: their packages are in it already).
+    pub fn with_user_gocache(mut self) -> Self {
+        self.gocache = None;
+        self
     }
 
     /// Measures the app `name` of the workspace at `manifest` (default: the current one),
@@ -55,14 +64,15 @@ impl Context {
             .remove(0);
         let platform = app.platforms()[0].clone();
         let target = self.root.join("target");
-        let gocache = self.root.join("gocache");
         let gopack = || {
             let mut cmd = Command::new(&self.me);
             cmd.args(["pack", name, "--quiet", "--platform", &platform.to_string()])
                 .arg("--manifest-path")
                 .arg(&workspace.manifest)
-                .env("CARGO_TARGET_DIR", &target)
-                .env("GOCACHE", &gocache);
+                .env("CARGO_TARGET_DIR", &target);
+            if let Some(gocache) = &self.gocache {
+                cmd.env("GOCACHE", gocache);
+            }
             cmd
         };
         let flags = BuildFlags::for_app(&app, &workspace.root).map_err(|e| e.to_string())?;
@@ -76,9 +86,11 @@ impl Context {
                 .arg(&app.config.main)
                 .current_dir(&app.dir)
                 .env("CGO_ENABLED", "0")
-                .env("GOCACHE", &gocache)
                 .envs(platform.go_env())
                 .envs(&app.config.env);
+            if let Some(gocache) = &self.gocache {
+                cmd.env("GOCACHE", gocache);
+            }
             cmd
         };
         eprintln!("{name}: first pack...");

@@ -55,7 +55,7 @@ impl BenchArgs {
         if !self.apps.is_empty() {
             let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
             let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
-            let ctx = apps::Context::new(&root, &me)?;
+            let ctx = apps::Context::new(&root, &me)?.with_user_gocache();
             let mut results = Vec::new();
             for name in &self.apps {
                 results.push(ctx.measure(None, name, self.runs)?);
