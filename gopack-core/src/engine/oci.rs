@@ -80,25 +80,10 @@ impl<'a> OciEngine<'a> {
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
         let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
         let run = run_config(app, &metadata);
-        // Each platform's app layer is compressed on its own thread: deflate is
-        // single-threaded, so two platforms take the time of one on two cores.
-        let platforms = std::thread::scope(|scope| {
-            let running: Vec<_> = binaries
-                .iter()
-                .map(|binary| {
-                    let (base, run, metadata) = (&base, &run, &metadata);
-                    scope.spawn(move || self.platform_image(app, binary, base, run, metadata))
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|thread| {
-                    thread
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let mut platforms = Vec::new();
+        for binary in &binaries {
+            platforms.push(self.platform_image(app, binary, &base, &run, &metadata)?);
+        }
         let index = if platforms.len() > 1 {
             let bytes = image::index_json(&platforms);
             Some(image::store_blob(self.cache(), &bytes, media_type::INDEX)?)
