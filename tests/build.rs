@@ -336,3 +336,98 @@ fn a_killed_build_leaves_no_entry_that_a_later_run_trusts() {
     assert_eq!(machine, goblin::elf::header::EM_AARCH64);
     assert!(is_static);
 }
+
+/// Sets the mtime of `path` with the real `touch` (its ctime becomes now).
+fn touch_back(path: &camino::Utf8Path) {
+    run_ok(std::process::Command::new("touch").args(["-d", "2020-01-01 00:00:00", path.as_str()]));
+}
+
+fn stat_records(ws: &TestWorkspace) -> String {
+    let dir = ws.cache_dir().join("stat");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    text
+}
+
+#[test]
+fn edits_that_keep_size_and_mtime_rebuild_even_after_a_killed_run() {
+    let ws = hello_workspace();
+    let main = ws.root.join("hello/main.go");
+    touch_back(&main);
+    // Past the racy window, so the first run records main.go's identity.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let out = ws.xtask(["build", "--platform", "linux/amd64"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stat_records(&ws).contains(main.as_str()),
+        "main.go's identity was not recorded: {}",
+        stat_records(&ws)
+    );
+
+    // Same size, same mtime, same inode: only the content (and ctime) differ.
+    let before = std::fs::metadata(&main).unwrap();
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        source.replace("hello from gopack", "hullo from gopack"),
+    )
+    .unwrap();
+    touch_back(&main);
+    let after = std::fs::metadata(&main).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec(),
+            before.ino()
+        ),
+        (after.len(), after.mtime(), after.mtime_nsec(), after.ino())
+    );
+
+    // A run killed while go build runs, then a whole run: the edit is in the binary.
+    let mut child = ws
+        .xtask_command(["build", "--json", "--platform", "linux/amd64"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        use std::io::BufRead;
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the edit was not seen: the run ended without go build"
+        );
+        if line.contains("\"event\":\"go-build\"") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let binary = ws.root.join("target/gopack/hello/bin/linux_amd64/hello");
+    let hello = || {
+        let out = ws.xtask(["build", "--platform", "linux/amd64"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let run = std::process::Command::new(&binary).output().unwrap();
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    assert!(hello().contains("hullo from gopack"));
+
+    // A file replaced by another of the same size and mtime (a new inode).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(hello().contains("hullo from gopack"));
+    let replacement = ws.root.join("hello/main.go.new");
+    std::fs::write(
+        &replacement,
+        source.replace("hello from gopack", "hallo from gopack"),
+    )
+    .unwrap();
+    touch_back(&replacement);
+    std::fs::rename(&replacement, &main).unwrap();
+    assert_ne!(std::fs::metadata(&main).unwrap().ino(), after.ino());
+    assert!(hello().contains("hallo from gopack"));
+}

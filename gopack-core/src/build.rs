@@ -14,6 +14,7 @@ use crate::fingerprint;
 use crate::gomod::{self, ModuleSetup};
 use crate::platform::Platform;
 use crate::report::{Event, Reporter};
+use crate::statcache::StatCache;
 use crate::toolchain::Go;
 use crate::vcs;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -65,10 +66,11 @@ pub struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Finds `go` and opens the workspace's cache.
     pub fn new(workspace: &'a Workspace, reporter: &'a dyn Reporter) -> Result<Self> {
+        let cache = Cache::open(workspace.cache_dir())?;
         Ok(Builder {
             workspace,
-            go: Go::find()?,
-            cache: Cache::open(workspace.cache_dir())?,
+            go: Go::find_cached(&cache)?,
+            cache,
             reporter,
         })
     }
@@ -107,12 +109,16 @@ impl<'a> Builder<'a> {
         let deps_key = self.ensure_deps(app, &setup)?;
         let flags = BuildFlags::for_app(app, version, &setup)?;
         let mut sources = KeyHasher::new("sources/v2");
+        let stats_name = stat_cache_name(&self.workspace.root, app, "sources");
+        let mut stats = StatCache::open(&self.cache, &stats_name);
         fingerprint::hash_module_sources(
             &app.dir,
             &setup.source_folders(app)?,
             &self.workspace.target_dir,
             &mut sources,
+            &mut stats,
         )?;
+        stats.save(&self.cache);
         let sources = sources.finish();
         app.platforms()
             .iter()
@@ -536,6 +542,15 @@ fn install(entry: &Utf8Path, output: &Utf8Path) -> Result<()> {
         .map_err(|e| e.error)
         .at(output, "write")?;
     Ok(())
+}
+
+/// The name of an app's stat cache for one `role` (sources, base files).
+pub fn stat_cache_name(workspace_root: &Utf8Path, app: &App, role: &str) -> String {
+    KeyHasher::new("stat/v1")
+        .text("workspace", workspace_root.as_str())
+        .text("app", app.name())
+        .text("role", role)
+        .finish()
 }
 
 /// The first 12 hex digits of a key, for messages.

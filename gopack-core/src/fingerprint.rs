@@ -8,17 +8,20 @@
 
 use crate::cache::KeyHasher;
 use crate::error::{IoContext, Result};
+use crate::statcache::StatCache;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::fs::PermissionsExt;
 
 /// Hashes the sources of the module in `module_dir` and of the `other`
 /// folders it is built from into `hasher`. Paths under `skip` (gopack's
-/// target folder) are left out.
+/// target folder) are left out. File contents come through `stats`, read
+/// only when a file's identity changed.
 pub fn hash_module_sources(
     module_dir: &Utf8Path,
     other: &[Utf8PathBuf],
     skip: &Utf8Path,
     hasher: &mut KeyHasher,
+    stats: &mut StatCache,
 ) -> Result<()> {
     let mut roots = vec![(String::from("."), module_dir.to_path_buf())];
     for folder in other {
@@ -43,7 +46,7 @@ pub fn hash_module_sources(
             } else {
                 let exec = meta.permissions().mode() & 0o111 != 0;
                 hasher.field("exec", &[exec as u8]);
-                hasher.file("content", &path)?;
+                hasher.field("sha256", &stats.content_hash(&path, &meta)?);
             }
         }
     }
@@ -106,9 +109,12 @@ mod tests {
         std::fs::write(root.join("go.mod"), "module x\n").unwrap();
         std::fs::write(root.join("main.go"), "package main\n").unwrap();
         std::fs::create_dir(root.join(".git")).unwrap();
+        let cache = crate::cache::Cache::open(root.join("target/cache")).unwrap();
         let hash = || {
             let mut h = KeyHasher::new("t");
-            hash_module_sources(&root, &[], &root.join("target"), &mut h).unwrap();
+            let mut stats = StatCache::open(&cache, "t");
+            hash_module_sources(&root, &[], &root.join("target"), &mut h, &mut stats).unwrap();
+            stats.save(&cache);
             h.finish()
         };
         let first = hash();

@@ -23,6 +23,7 @@ pub mod platform;
 pub mod process;
 pub mod publish;
 pub mod report;
+pub mod statcache;
 pub mod toolchain;
 pub mod vcs;
 pub mod verify;

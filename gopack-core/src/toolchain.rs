@@ -31,6 +31,23 @@ pub struct Go {
 impl Go {
     /// Finds `go`: `$GOPACK_GO`, then PATH, then the usual install folders.
     pub fn find() -> Result<Go> {
+        let path = Go::locate()?;
+        let version = Go::read_version(&path)?;
+        Ok(Go { path, version })
+    }
+
+    /// Like [`Go::find`], with `go env GOVERSION` remembered in `cache` per
+    /// identity of the go binary (path, size, mtime, ctime, inode), so a run
+    /// does not start `go` only to ask its version.
+    pub fn find_cached(cache: &crate::cache::Cache) -> Result<Go> {
+        let path = Go::locate()?;
+        let goroot = std::env::var("GOROOT").unwrap_or_default();
+        let version =
+            crate::statcache::remembered(cache, &path, &goroot, || Go::read_version(&path))?;
+        Ok(Go { path, version })
+    }
+
+    fn locate() -> Result<Utf8PathBuf> {
         if let Some(path) = std::env::var_os("GOPACK_GO") {
             if !std::path::Path::new(&path).is_file() {
                 return Err(Error::ToolMissing {
@@ -39,11 +56,16 @@ impl Go {
                 });
             }
         }
-        let path = find_go_binary().ok_or_else(|| Error::ToolMissing {
+        find_go_binary().ok_or_else(|| Error::ToolMissing {
             tool: "go".into(),
             help: GO_INSTALL_HINT.into(),
-        })?;
-        let printed = Cmd::new("go", &path)
+        })
+    }
+
+    /// `go version`'s version, checked: the output must be Go's, and the
+    /// release at least [`GO_MINIMUM`].
+    fn read_version(path: &Utf8Path) -> Result<String> {
+        let printed = Cmd::new("go", path)
             .args(["version"])
             .env("GOTOOLCHAIN", "local")
             .help(format!(
@@ -69,7 +91,7 @@ impl Go {
                 });
             }
         }
-        Ok(Go { path, version })
+        Ok(version)
     }
 
     /// A `go` command with the given arguments.

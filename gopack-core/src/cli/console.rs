@@ -1,24 +1,29 @@
 //! The terminal [`Reporter`]: cargo-style status lines, or JSON lines.
 
+use super::elapsed::Elapsed;
 use crate::report::{Event, Reporter};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Prints events on stderr.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Console {
     json: bool,
     quiet: bool,
     verbose: bool,
+    /// The elapsed time of a running `go build`, on a terminal only.
+    elapsed: Option<Elapsed>,
 }
 
 impl Console {
     /// A console printing JSON lines when `json`, nothing when `quiet` (errors
     /// still carry the tools' output).
     pub fn new(json: bool, quiet: bool) -> Self {
+        let terminal = !json && !quiet && std::io::stderr().is_terminal();
         Console {
             json,
             quiet,
             verbose: false,
+            elapsed: terminal.then(Elapsed::default),
         }
     }
 
@@ -27,10 +32,24 @@ impl Console {
         self.verbose = verbose;
         self
     }
+
+    fn line(&self, text: &str) {
+        match &self.elapsed {
+            Some(elapsed) => elapsed.print(text),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+        }
+    }
 }
 
-fn status(word: &str, text: &str) {
-    let _ = writeln!(std::io::stderr(), "{word:>12} {text}");
+impl Drop for Console {
+    /// A run that ends with an error leaves no status line for the error to follow.
+    fn drop(&mut self) {
+        if let Some(elapsed) = &self.elapsed {
+            elapsed.stop();
+        }
+    }
 }
 
 impl Reporter for Console {
@@ -49,9 +68,19 @@ impl Reporter for Console {
             return;
         }
         if let Event::Output { line, .. } = &event {
-            let _ = writeln!(std::io::stderr(), "{line}");
+            self.line(line);
             return;
         }
+        if let Some(elapsed) = &self.elapsed {
+            match &event {
+                Event::GoBuild { app, platform } => {
+                    elapsed.start(format!("{app} {platform}"));
+                }
+                Event::Note { .. } => {}
+                _ => elapsed.stop(),
+            }
+        }
+        let status = |word: &str, text: &str| self.line(&format!("{word:>12} {text}"));
         match event {
             Event::DepsDownload { app, key } => {
                 status("Downloading", &format!("{app} dependencies (go.sum {key})"))

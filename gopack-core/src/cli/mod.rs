@@ -21,6 +21,7 @@ mod build;
 mod console;
 mod dockerfile;
 mod doctor;
+mod elapsed;
 mod pack;
 mod verify;
 

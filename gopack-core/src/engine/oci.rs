@@ -16,6 +16,7 @@ use crate::image::rootfs::{self, Tree};
 use crate::image::{self, Blob, Image, PlatformImage, RunConfig};
 use crate::publish;
 use crate::report::{Event, Reporter};
+use crate::statcache::StatCache;
 use crate::verify::{Expectations, ImageSource, Report};
 use camino::Utf8PathBuf;
 
@@ -213,7 +214,12 @@ impl<'a> OciEngine<'a> {
                         .text("mode", &format!("{:o}", entry.mode));
                 }
             }
-            None => tree.hash_into(&mut hasher)?,
+            None => {
+                let name = crate::build::stat_cache_name(&self.workspace.root, app, role);
+                let mut stats = StatCache::open(self.cache(), &name);
+                tree.hash_into(&mut hasher, &mut stats)?;
+                stats.save(self.cache());
+            }
         }
         let key = hasher.finish();
         if let Some(info) = self.cached_layer(&key) {

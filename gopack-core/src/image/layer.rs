@@ -183,6 +183,23 @@ mod tests {
         assert_eq!(entries[2], ("tmp/".into(), 0o1777, 0, 1_700_000_000));
     }
 
+    /// The deflate backend and level are part of every layer digest: a change
+    /// of either (or a feature of another crate switching flate2 to a C zlib)
+    /// moves image digests, and must be a deliberate, documented one.
+    #[test]
+    fn layer_bytes_are_pinned() {
+        let mut tree = tree();
+        let text: String = (0..2000)
+            .map(|i| format!("line {i} of a pinned file\n"))
+            .collect();
+        tree.file("etc/pinned", 0o644, Content::Bytes(text.into_bytes()));
+        let (info, _) = write_layer(&tree, 1_700_000_000, Vec::new()).unwrap();
+        assert_eq!(
+            info.digest,
+            "sha256:3fa05c5d3c518bd44f014ae4053490b960064d4fd1cb1a6ba4d0e6cf51f31fbd"
+        );
+    }
+
     #[test]
     fn mtime_changes_the_digest() {
         let (a, _) = write_layer(&tree(), 1, Vec::new()).unwrap();

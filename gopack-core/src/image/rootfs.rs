@@ -7,6 +7,7 @@
 use crate::cache::KeyHasher;
 use crate::config::{App, Tzdata};
 use crate::error::{Error, IoContext, Result};
+use crate::statcache::StatCache;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
 
@@ -109,15 +110,18 @@ impl Tree {
         self.entries.values()
     }
 
-    /// Hashes every entry, host files by content, into `hasher`.
-    pub fn hash_into(&self, hasher: &mut KeyHasher) -> Result<()> {
+    /// Hashes every entry, host files by content (through `stats`), into `hasher`.
+    pub fn hash_into(&self, hasher: &mut KeyHasher, stats: &mut StatCache) -> Result<()> {
         for entry in self.entries() {
             hasher.text("path", &entry.path);
             hasher.text("mode", &format!("{:o}", entry.mode));
             match &entry.content {
                 Content::Dir => hasher.text("dir", ""),
                 Content::Bytes(bytes) => hasher.field("bytes", bytes),
-                Content::Host(path) => hasher.file("bytes", path)?,
+                Content::Host(path) => {
+                    let meta = std::fs::metadata(path).at(path, "read")?;
+                    hasher.field("sha256", &stats.content_hash(path, &meta)?)
+                }
                 Content::Symlink(target) => hasher.text("symlink", target),
             };
         }

@@ -131,10 +131,7 @@ fn decompress<'a, R: Read + 'a>(raw: R) -> io::Result<(Box<dyn Read + 'a>, &'sta
             "gzip",
         ))
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok((
-            Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-            "zstd",
-        ))
+        Ok((Box::new(super::zstd::Decoder::new(buffered)?), "zstd"))
     } else {
         Ok((Box::new(buffered), "none"))
     }

@@ -26,6 +26,7 @@ mod loadable;
 mod report;
 mod run;
 mod source;
+mod zstd;
 
 pub use crate::check_id::{CheckId, Family};
 pub use crate::config::{ByteSize, Limits, Policy, RunPolicy, LIMIT_NAMES};

@@ -1,7 +1,12 @@
 //! `cargo xtask bench`: measures gopack against plain `go build` on the
-//! bundled example and writes the results table to docs/benchmarks.md.
+//! bundled example, a generated large app (or any configured app with
+//! `--app`), and the xtask's own cold compile, and writes the results to
+//! docs/benchmarks.md.
 //!
 //! Timing lives here, never in tests' asserts.
+
+mod apps;
+mod generate;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::toolchain::Go;
@@ -17,6 +22,19 @@ pub struct BenchArgs {
     /// Write the table to docs/benchmarks.md.
     #[arg(long)]
     write: bool,
+    /// Measure these configured apps of the current workspace (no-change re-pack,
+    /// one-file change against plain `go build`, sizes) instead of the bundled
+    /// example and the generated large app. The one-file measurement appends a
+    /// comment to a Go file of the app's main package and restores it afterwards.
+    #[arg(long = "app", value_name = "NAME")]
+    apps: Vec<String>,
+    /// Also time a cold `cargo build -p xtask` in an empty target folder (slow).
+    #[arg(long)]
+    cold_xtask: bool,
+    /// The xtask binary whose gopack commands are measured (default: this one),
+    /// e.g. a build of main, to compare two versions with the same benchmark.
+    #[arg(long, value_name = "PATH")]
+    gopack: Option<std::path::PathBuf>,
 }
 
 struct Row {
@@ -28,6 +46,28 @@ struct Row {
 impl BenchArgs {
     pub fn run(self) -> Result<(), String> {
         let go = Go::find().map_err(|e| e.to_string())?;
+        let machine = apps::machine();
+        eprintln!("machine: {machine}");
+        let me = match &self.gopack {
+            Some(path) => path.clone(),
+            None => std::env::current_exe().map_err(|e| e.to_string())?,
+        };
+        if !self.apps.is_empty() {
+            let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
+            let ctx = apps::Context::new(&root, &me)?.with_user_gocache();
+            let mut results = Vec::new();
+            for name in &self.apps {
+                results.push(ctx.measure(None, name, self.runs)?);
+            }
+            println!("{machine}, {}\n\n{}", go.version, apps::render(&results));
+            return Ok(());
+        }
+        let cold_xtask = if self.cold_xtask {
+            Some(apps::cold_xtask()?)
+        } else {
+            None
+        };
         let repo = Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
@@ -41,7 +81,6 @@ impl BenchArgs {
              path = \"hello\"\nplatforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
         )
         .map_err(|e| e.to_string())?;
-        let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let gocache = root.join("gocache");
         let gopack = |args: &[&str]| {
             let mut cmd = Command::new(&me);
@@ -178,6 +217,19 @@ impl BenchArgs {
             .map(|m| m.len())
             .unwrap_or(0);
 
+        eprintln!("apps: no-change and one-file change re-packs...");
+        let large = root.join("large");
+        let (files, bytes) = generate::large_app(&large)?;
+        eprintln!("generated {large}: {files} files, {bytes} bytes");
+        let text = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(&manifest, text.replacen("[[workspace", "[[workspace.metadata.gopack.apps]]\nname = \"large\"\npath = \"large\"\nplatforms = [\"linux/amd64\"]\nversion-variable = \"main.version\"\nversion = \"1.0.0\"\n\n[[workspace", 1))
+            .map_err(|e| e.to_string())?;
+        let ctx = apps::Context::new(&root.join("apps"), &me)?;
+        let app_results = vec![
+            ctx.measure(Some(&manifest), "hello", self.runs)?,
+            ctx.measure(Some(&manifest), "large", self.runs)?,
+        ];
+
         let mut table = render(
             &rows,
             &go.version,
@@ -186,6 +238,17 @@ impl BenchArgs {
             archive_size,
             self.runs,
         );
+        table = table.replacen("\n\n|", &format!("\n\nMachine: {machine}.\n\n|"), 1);
+        table.push_str(&format!(
+            "\n## Re-packs by app size\n\n`pack APP --platform linux/amd64`, whole process, median of {} runs; \
+             the one-file change appends a comment to a Go file of the main package, then plain \
+             `go build` runs with gopack's flags after the same kind of change (warm Go cache for both).\n\n{}",
+            self.runs,
+            apps::render(&app_results)
+        ));
+        if let Some(cold) = &cold_xtask {
+            table.push_str(&format!("\n## Compiling the xtask\n\n{cold}\n"));
+        }
         table.push_str(&format!(
             "\n| peak memory of `pack` (GNU time, max RSS) | binary size | max RSS |\n|---|---|---|\n\
              | examples/hello, layers cached | {binary_size} | {rss_small} KiB |\n\

@@ -1,0 +1,391 @@
+//! File identities remembered next to content hashes, the way git's index
+//! does, so a run where nothing changed stats files instead of reading them.
+//!
+//! An identity is (size, mtime ns, ctime ns, inode, device, mode). A file
+//! whose identity matches its record is taken to hold the recorded content;
+//! any other file is read and hashed again. Racy-git rule: a file whose
+//! mtime or ctime is not clearly older than the start of the run could still
+//! change within the same timestamp tick without changing its identity, so
+//! it is hashed but not recorded, and is read again by the next run.
+//!
+//! The cache only ever maps an identity to the hash of the content read for
+//! it, and is written to a temporary file and renamed: a killed run leaves
+//! the previous cache or the new one, never a half-written one. A record
+//! that cannot be parsed is ignored (everything is hashed anew).
+
+use crate::cache::Cache;
+use crate::error::{IoContext, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Files changed less than this before the run started are not recorded:
+/// covers coarse filesystem clocks and the tick in which an edit may land.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// Format line of the cache file; a different one is ignored.
+const HEADER: &str = "gopack-stat-cache v1";
+
+/// What identifies a file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+    mode: u32,
+}
+
+impl Identity {
+    /// The identity in `meta` (from `stat`, links followed or not).
+    pub fn of(meta: &std::fs::Metadata) -> Identity {
+        Identity {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+            ino: meta.ino(),
+            dev: meta.dev(),
+            mode: meta.mode(),
+        }
+    }
+
+    /// Whether the file changed too recently to be trusted by identity alone.
+    fn racy(&self, started_ns: i128) -> bool {
+        let limit = started_ns - RACY_WINDOW.as_nanos() as i128;
+        self.mtime_ns >= limit || self.ctime_ns >= limit
+    }
+}
+
+/// Content hashes of files, by path, trusted while the identity is unchanged.
+#[derive(Debug)]
+pub struct StatCache {
+    file: Utf8PathBuf,
+    records: HashMap<String, (Identity, [u8; 32])>,
+    seen: HashMap<String, (Identity, [u8; 32])>,
+    started_ns: i128,
+    changed: bool,
+}
+
+impl StatCache {
+    /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
+    pub fn open(cache: &Cache, name: &str) -> StatCache {
+        let file = cache.entry_path("stat", name);
+        let records = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| parse(&text))
+            .unwrap_or_default();
+        StatCache {
+            file,
+            records,
+            seen: HashMap::new(),
+            started_ns: now_ns(),
+            changed: false,
+        }
+    }
+
+    /// The SHA-256 of the content of `path` (links followed), read only when
+    /// its identity differs from the record. `meta` is the file's `stat`.
+    pub fn content_hash(&mut self, path: &Utf8Path, meta: &std::fs::Metadata) -> Result<[u8; 32]> {
+        self.hash_with_identity(path, Identity::of(meta))
+    }
+
+    fn hash_with_identity(&mut self, path: &Utf8Path, identity: Identity) -> Result<[u8; 32]> {
+        if let Some((recorded, hash)) = self.records.get(path.as_str()) {
+            if *recorded == identity && !recorded.racy(self.started_ns) {
+                self.seen.insert(path.to_string(), (identity, *hash));
+                return Ok(*hash);
+            }
+        }
+        let hash = hash_file(path, identity.size)?;
+        self.changed = true;
+        if !identity.racy(self.started_ns) && !path.as_str().contains('\n') {
+            self.seen.insert(path.to_string(), (identity, hash));
+        }
+        Ok(hash)
+    }
+
+    /// Writes the records of the files seen by this run (atomically), when any
+    /// was read. Best effort: a cache that cannot be written only costs speed.
+    pub fn save(&self, cache: &Cache) {
+        if !self.changed && self.seen.len() == self.records.len() {
+            return;
+        }
+        let mut text = String::with_capacity(64 + self.seen.len() * 160);
+        text.push_str(HEADER);
+        text.push('\n');
+        let mut paths: Vec<&String> = self.seen.keys().collect();
+        paths.sort();
+        for path in paths {
+            let (id, hash) = &self.seen[path];
+            text.push_str(&format!(
+                "{} {} {} {} {} {} {:o} {path}\n",
+                hex::encode(hash),
+                id.size,
+                id.mtime_ns,
+                id.ctime_ns,
+                id.ino,
+                id.dev,
+                id.mode
+            ));
+        }
+        let name = self.file.file_name().unwrap_or("stat");
+        let _ = cache.put("stat", name, text.as_bytes());
+    }
+}
+
+/// What `compute` says about the program at `program` (e.g. `go env GOVERSION`),
+/// remembered per identity of the program's file and `context`. Only a native
+/// binary (ELF) that did not change within the racy window is remembered: a
+/// script or shim can answer differently without changing itself.
+pub fn remembered(
+    cache: &Cache,
+    program: &Utf8Path,
+    context: &str,
+    compute: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    let Some(key) = program_key(program, context) else {
+        return compute();
+    };
+    if let Some(entry) = cache.get("tools", &key) {
+        if let Ok(text) = std::fs::read_to_string(entry) {
+            if let Some(answer) = text.strip_suffix('\n') {
+                return Ok(answer.to_string());
+            }
+        }
+    }
+    let answer = compute()?;
+    if !answer.contains('\n') {
+        let _ = cache.put("tools", &key, format!("{answer}\n").as_bytes());
+    }
+    Ok(answer)
+}
+
+/// A key for a native program's identity, or None when it must not be remembered.
+fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
+    let real = std::fs::canonicalize(program).ok()?;
+    let real = Utf8PathBuf::from_path_buf(real).ok()?;
+    let mut file = std::fs::File::open(&real).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic).ok()?;
+    let identity = Identity::of(&meta);
+    if magic != *b"\x7fELF" || identity.racy(now_ns()) {
+        return None;
+    }
+    Some(
+        crate::cache::KeyHasher::new("tool/v1")
+            .text("path", real.as_str())
+            .text("identity", &format!("{identity:?}"))
+            .text("context", context)
+            .finish(),
+    )
+}
+
+/// SHA-256 of a file's first `len` bytes; an error when it is shorter now.
+pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
+    let file = std::fs::File::open(path).at(path, "read")?;
+    let mut hasher = HashWriter(Sha256::new());
+    let copied = std::io::copy(&mut file.take(len), &mut hasher).at(path, "read")?;
+    if copied != len {
+        return Err(crate::error::Error::Invalid {
+            path: path.to_string(),
+            message: "the file changed size while gopack read it".into(),
+            help: "run again once nothing writes to it".into(),
+        });
+    }
+    Ok(hasher.0.finalize().into())
+}
+
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32])>> {
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    let mut records = HashMap::new();
+    for line in lines {
+        let mut parts = line.splitn(8, ' ');
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(parts.next()?, &mut hash).ok()?;
+        let identity = Identity {
+            size: parts.next()?.parse().ok()?,
+            mtime_ns: parts.next()?.parse().ok()?,
+            ctime_ns: parts.next()?.parse().ok()?,
+            ino: parts.next()?.parse().ok()?,
+            dev: parts.next()?.parse().ok()?,
+            mode: u32::from_str_radix(parts.next()?, 8).ok()?,
+        };
+        records.insert(parts.next()?.to_string(), (identity, hash));
+    }
+    Some(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn setup() -> (tempfile::TempDir, Cache, Utf8PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().into()).unwrap();
+        let cache = Cache::open(root.join("cache")).unwrap();
+        (dir, cache, root)
+    }
+
+    fn hash(cache: &Cache, path: &Utf8Path) -> [u8; 32] {
+        let mut stats = StatCache::open(cache, "t");
+        let hash = stats
+            .content_hash(path, &std::fs::metadata(path).unwrap())
+            .unwrap();
+        stats.save(cache);
+        hash
+    }
+
+    /// Sets mtime (and, as a side effect, ctime to now) with the real `touch`.
+    fn touch(path: &Utf8Path, date: &str) {
+        let status = Command::new("touch")
+            .args(["-d", date, path.as_str()])
+            .status()
+            .expect("touch (coreutils) runs");
+        assert!(status.success());
+    }
+
+    fn recorded(cache: &Cache) -> usize {
+        let text = std::fs::read_to_string(cache.entry_path("stat", "t")).unwrap_or_default();
+        text.lines().count().saturating_sub(1)
+    }
+
+    #[test]
+    fn an_old_file_is_recorded_and_trusted() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        // ctime is now: racy, not recorded yet.
+        let first = hash(&cache, &file);
+        assert_eq!(recorded(&cache), 0);
+        assert_eq!(first, <[u8; 32]>::from(Sha256::digest(b"package a\n")));
+        // Once the record exists, a matching identity is trusted.
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        stats
+            .content_hash(&file, &std::fs::metadata(&file).unwrap())
+            .unwrap();
+        stats.save(&cache);
+        assert_eq!(recorded(&cache), 1);
+    }
+
+    #[test]
+    fn an_edit_keeping_size_and_mtime_is_seen() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        let before = stats
+            .content_hash(&file, &std::fs::metadata(&file).unwrap())
+            .unwrap();
+        stats.save(&cache);
+        assert_eq!(recorded(&cache), 1);
+        let old = std::fs::metadata(&file).unwrap();
+
+        // Same size, mtime put back: only ctime tells.
+        std::fs::write(&file, "package b\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        let new = std::fs::metadata(&file).unwrap();
+        assert_eq!(
+            (old.len(), old.mtime(), old.mtime_nsec()),
+            (new.len(), new.mtime(), new.mtime_nsec())
+        );
+        let after = hash(&cache, &file);
+        assert_ne!(after, before);
+        assert_eq!(after, <[u8; 32]>::from(Sha256::digest(b"package b\n")));
+    }
+
+    #[test]
+    fn a_replaced_file_with_the_same_times_is_seen() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        let mut stats = StatCache::open(&cache, "t");
+        // Far in the future: every identity is trusted, ctime included, so
+        // only the inode can tell the files apart.
+        stats.started_ns += 1_000_000 * 1_000_000_000;
+        stats
+            .content_hash(&file, &std::fs::metadata(&file).unwrap())
+            .unwrap();
+        stats.save(&cache);
+        let old = Identity::of(&std::fs::metadata(&file).unwrap());
+
+        let other = root.join("b.go");
+        std::fs::write(&other, "package b\n").unwrap();
+        touch(&other, "2020-01-01 00:00:00");
+        let _keep_inode = std::fs::hard_link(&file, root.join("old.go"));
+        std::fs::rename(&other, &file).unwrap();
+        let new_meta = std::fs::metadata(&file).unwrap();
+        let mut new = Identity::of(&new_meta);
+        assert_ne!(new.ino, old.ino);
+        // Pretend ctime matched too: the inode alone must make the difference.
+        new.ctime_ns = old.ctime_ns;
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 1_000_000 * 1_000_000_000;
+        let (recorded, _) = stats.records[file.as_str()];
+        assert_ne!(recorded, new);
+        let hash = stats.hash_with_identity(&file, new).unwrap();
+        assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(b"package b\n")));
+    }
+
+    #[test]
+    fn a_same_tick_edit_is_never_trusted() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        // Recorded right after an edit: racy, so not recorded at all.
+        hash(&cache, &file);
+        assert_eq!(recorded(&cache), 0);
+        std::fs::write(&file, "package b\n").unwrap();
+        assert_eq!(
+            hash(&cache, &file),
+            <[u8; 32]>::from(Sha256::digest(b"package b\n"))
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_half_written_cache_is_ignored() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        cache
+            .put("stat", "t", format!("{HEADER}\nzz 1 2").as_bytes())
+            .unwrap();
+        assert_eq!(
+            hash(&cache, &file),
+            <[u8; 32]>::from(Sha256::digest(b"package a\n"))
+        );
+    }
+}
