@@ -10,6 +10,7 @@ mod policy;
 mod suggest;
 pub mod supply;
 pub mod tags;
+pub mod settings;
 
 pub use limits::{Limits, LIMIT_NAMES};
 pub use policy::{Attachment, ByteSize, Policy, RunPolicy};
@@ -412,6 +413,7 @@ impl Workspace {
                 help,
             }
         })?;
+        check_environment(&config, &manifest)?;
         let apps = validate(&config, &root, &manifest)?;
         Ok(Workspace {
             root,
@@ -476,10 +478,9 @@ impl Workspace {
 
     /// The cache folder: `$GOPACK_CACHE_DIR`, else `cache-dir`, else `<target>/gopack/cache`.
     pub fn cache_dir(&self) -> Utf8PathBuf {
-        if let Some(dir) = std::env::var_os("GOPACK_CACHE_DIR") {
-            if let Ok(dir) = Utf8PathBuf::from_path_buf(dir.into()) {
-                return self.root.join(dir);
-            }
+        // Checked when the workspace was loaded; an unusable value is an error there.
+        if let Ok(Some(dir)) = settings::cache_dir_env() {
+            return self.root.join(dir);
         }
         match &self.config.cache_dir {
             Some(dir) => self.root.join(dir),
@@ -569,15 +570,7 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
                 "the app must run as an unprivileged user: use a non-zero uid and gid (default 10001) and a lower-case name",
             ));
         }
-        if let Some(path) = &app.binary_path {
-            if !path.starts_with('/') || path.ends_with('/') {
-                return Err(config_error(
-                    key("binary-path"),
-                    format!("`{path}` is not an absolute file path"),
-                    "write an absolute path such as /go/bin/app",
-                ));
-            }
-        }
+        check_settings(app).map_err(|(field, r)| config_error(key(&field), r.message, &r.help))?;
         if let Some(zone) = &app.timezone {
             if zone.is_empty() || zone.starts_with('/') || zone.split('/').any(|c| c == "..") {
                 return Err(config_error(
@@ -713,6 +706,72 @@ fn ports<'de, D: serde::Deserializer<'de>>(
 /// Where the documentation lives, for help lines (users may not have the
 /// repository checked out).
 pub const DOCS: &str = "https://github.com/gopack/gopack/blob/main/docs";
+/// The settings that end up in the image as paths or text; on failure the key and why.
+fn check_settings(app: &AppConfig) -> std::result::Result<(), (String, settings::Refusal)> {
+    use settings::{check_binary_path, check_env_name, check_text};
+    if let Some(path) = &app.binary_path {
+        check_binary_path(path).map_err(|r| ("binary-path".to_string(), r))?;
+    }
+    if let Some(dir) = &app.workdir {
+        let ok = dir.starts_with('/') && !dir.split('/').any(|c| c == "..");
+        if !ok || check_text(dir).is_err() {
+            return Err((
+                "workdir".into(),
+                settings::Refusal {
+                    message: format!("{dir:?} is not an absolute folder path"),
+                    help: "write an absolute path without `..`, such as /srv or /go/bin".into(),
+                },
+            ));
+        }
+    }
+    for (field, value) in [("locale", &app.locale), ("timezone", &app.timezone)] {
+        if let Some(value) = value {
+            check_text(value).map_err(|r| (field.to_string(), r))?;
+        }
+    }
+    for name in app.image_env.keys() {
+        check_env_name(name).map_err(|r| (format!("image-env.{name:?}"), r))?;
+    }
+    for (name, value) in &app.labels {
+        check_text(name)
+            .and_then(|()| check_text(value))
+            .map_err(|r| (format!("labels.{name:?}"), r))?;
+        if name.is_empty() {
+            return Err((
+                "labels".into(),
+                settings::Refusal {
+                    message: "a label has an empty name".into(),
+                    help: "name every label, e.g. \"org.example.team\" = \"payments\"".into(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The environment gopack reads, checked once when the workspace is loaded.
+fn check_environment(config: &Config, manifest: &Utf8Path) -> Result<()> {
+    let env_error = |var: &str, r: settings::Refusal| Error::Flag {
+        flag: format!("environment variable {var}"),
+        message: r.message,
+        help: r.help,
+    };
+    settings::source_date_epoch().map_err(|r| env_error("SOURCE_DATE_EPOCH", r))?;
+    settings::cache_dir_env().map_err(|r| env_error("GOPACK_CACHE_DIR", r))?;
+    if config
+        .cache_dir
+        .as_ref()
+        .is_some_and(|d| d.as_str().is_empty())
+    {
+        return Err(Error::Config {
+            manifest: manifest.to_path_buf(),
+            key: "workspace.metadata.gopack.cache-dir".into(),
+            message: "the value is empty".into(),
+            help: "write a folder path (relative to the workspace root), or remove the key to use <target>/gopack/cache".into(),
+        });
+    }
+    Ok(())
+}
 
 /// Checks a user; on failure returns the field and why.
 fn check_user(user: &UserConfig) -> std::result::Result<(), (&'static str, String)> {
@@ -942,5 +1001,83 @@ mod tests {
             .select(&["web".into()], &Overrides::default())
             .unwrap_err();
         assert!(err.to_string().contains("known apps: api"), "{err}");
+    }
+
+    #[test]
+    fn settings_that_break_images_are_named() {
+        let cases = [
+            (
+                json!({"binary-path": "/tmp"}),
+                "apps[0].binary-path",
+                "/tmp",
+            ),
+            (
+                json!({"binary-path": "/etc/passwd"}),
+                "apps[0].binary-path",
+                "/etc/passwd",
+            ),
+            (
+                json!({"binary-path": "/go/../etc/app"}),
+                "apps[0].binary-path",
+                "..",
+            ),
+            (
+                json!({"binary-path": "/etc/ssl/certs"}),
+                "apps[0].binary-path",
+                "ca-certificates",
+            ),
+            (
+                json!({"binary-path": "/usr/share/zoneinfo/UTC"}),
+                "apps[0].binary-path",
+                "zoneinfo",
+            ),
+            (
+                json!({"workdir": "relative"}),
+                "apps[0].workdir",
+                "absolute",
+            ),
+            (
+                json!({"image-env": {"A=B": "c"}}),
+                "apps[0].image-env",
+                "environment variable",
+            ),
+            (
+                json!({"image-env": {"": "c"}}),
+                "apps[0].image-env",
+                "environment variable",
+            ),
+            (
+                json!({"locale": "en_US.UTF-8\nLC_ALL=C"}),
+                "apps[0].locale",
+                "newline",
+            ),
+            (json!({"timezone": "UTC\r"}), "apps[0].timezone", "newline"),
+            (
+                json!({"labels": {"a": "b\nc"}}),
+                "apps[0].labels",
+                "newline",
+            ),
+        ];
+        for (extra, key, word) in cases {
+            let mut app = json!({"name": "api", "path": "app"});
+            app.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let text = error_text(json!({ "apps": [app] }));
+            assert!(
+                text.contains(key) && text.contains(word) && text.contains("help:"),
+                "{extra}: {text}"
+            );
+        }
+        let text = error_text(json!({"cache-dir": "", "apps": [{"name": "api", "path": "app"}]}));
+        assert!(
+            text.contains("cache-dir") && text.contains("empty"),
+            "{text}"
+        );
+        let ws = workspace(json!({"apps": [{"name": "api", "path": "app",
+            "binary-path": "/usr/local/bin/api", "workdir": "/srv",
+            "image-env": {"LOG_LEVEL": "debug"}, "locale": "en_US.UTF-8",
+            "labels": {"org.example.team": "Zahlungsverkehr ü"}}]}));
+        assert!(ws.is_ok(), "{:?}", ws.err());
     }
 }

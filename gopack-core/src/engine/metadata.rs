@@ -29,9 +29,8 @@ impl ImageMetadata {
     pub fn read(app: &App, reporter: &dyn Reporter) -> Result<ImageMetadata> {
         let setup = ModuleSetup::detect(app)?;
         let history = vcs::revision(&app.dir, &setup.input_paths(app)?);
-        let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|v| v.trim().parse().ok());
+        // Checked when the workspace was loaded; an unusable value is an error there.
+        let source_date_epoch = crate::config::settings::source_date_epoch().ok().flatten();
         for message in history.warnings(app.name()) {
             // Chosen version and date leave nothing to warn about when history is missing.
             if history.missing.is_some()
