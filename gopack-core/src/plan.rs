@@ -25,6 +25,8 @@ pub struct PackOptions {
     pub registry: Option<String>,
     /// `--insecure-registry`.
     pub insecure_registry: bool,
+    /// `--insecure-registry-credentials` and `--registry-timeout`.
+    pub registry_connection: publish::registry::Connection,
     /// `--no-verify`.
     pub no_verify: bool,
     /// Whether docker-engine-only flags (`--build-arg`, `--builder`) were given.
@@ -133,6 +135,7 @@ impl Plan {
                 destinations.push(Destination::Registry {
                     prefix: prefix.clone(),
                     insecure: options.insecure_registry,
+                    connection: options.registry_connection,
                 });
             }
             let recorder = Recorder::default();

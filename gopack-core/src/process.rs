@@ -35,6 +35,7 @@ pub struct Cmd {
     env: Vec<(String, String)>,
     dir: Option<Utf8PathBuf>,
     help: String,
+    stdin: Option<Vec<u8>>,
 }
 
 impl Cmd {
@@ -47,6 +48,7 @@ impl Cmd {
             env: Vec::new(),
             dir: None,
             help: format!("see the output of `{tool}` above"),
+            stdin: None,
         }
     }
 
@@ -75,6 +77,12 @@ impl Cmd {
     /// Runs the child in `dir`.
     pub fn dir(mut self, dir: impl AsRef<Utf8Path>) -> Self {
         self.dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// What [`Cmd::output`] writes to the child's standard input (default: nothing).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
         self
     }
 
@@ -142,11 +150,13 @@ impl Cmd {
     /// Runs the command to its end and returns its exit code and output, whatever
     /// the exit status; only a child that cannot start is an error.
     pub fn output(&self) -> Result<Captured> {
-        let output = self
-            .expression()
+        let expression = match &self.stdin {
+            Some(bytes) => self.expression().stdin_bytes(bytes.clone()),
+            None => self.expression().stdin_null(),
+        };
+        let output = expression
             .stdout_capture()
             .stderr_capture()
-            .stdin_null()
             .unchecked()
             .run()
             .map_err(|e| self.spawn_error(e))?;

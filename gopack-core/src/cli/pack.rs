@@ -34,6 +34,13 @@ pub struct PackArgs {
     /// Speak plain HTTP to the registry (loopback registries always do).
     #[arg(long)]
     pub insecure_registry: bool,
+    /// Send registry credentials over plain HTTP to a host that is not this machine
+    /// (refused otherwise, even with --insecure-registry).
+    #[arg(long)]
+    pub insecure_registry_credentials: bool,
+    /// Seconds to wait for the registry to accept a connection, and for each read and write.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_timeout)]
+    pub registry_timeout: f64,
     /// Skip `verify` of the packed image.
     #[arg(long)]
     pub no_verify: bool,
@@ -68,6 +75,10 @@ impl PackArgs {
             push: self.push,
             registry: self.registry.clone(),
             insecure_registry: self.insecure_registry,
+            registry_connection: crate::publish::registry::Connection {
+                insecure_credentials: self.insecure_registry_credentials,
+                timeout: std::time::Duration::from_secs_f64(self.registry_timeout),
+            },
             no_verify: self.no_verify,
             docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
         };
@@ -164,5 +175,14 @@ fn parse_build_arg(text: &str) -> std::result::Result<(String, String), String> 
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
         _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+fn parse_timeout(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and 3600"
+        )),
     }
 }

@@ -6,6 +6,7 @@
 //! the layout); [`Destination`] names the optional ones a run adds.
 
 pub mod archive;
+pub mod credentials;
 pub mod docker;
 pub mod layout;
 pub mod registry;
@@ -26,6 +27,8 @@ pub enum Destination {
         prefix: String,
         /// Speak plain HTTP.
         insecure: bool,
+        /// Timeouts and whether credentials may go over plain HTTP.
+        connection: registry::Connection,
     },
 }
 
@@ -40,7 +43,11 @@ impl Destination {
     ) -> Result<Vec<String>> {
         match self {
             Destination::Docker => docker::load(cache, packed, reporter),
-            Destination::Registry { prefix, insecure } => {
+            Destination::Registry {
+                prefix,
+                insecure,
+                connection,
+            } => {
                 let target = registry::Target::new(prefix, &packed.app, *insecure)?;
                 let reference = format!(
                     "{}/{}@{}",
@@ -48,7 +55,7 @@ impl Destination {
                     target.repository,
                     packed.image.digest()
                 );
-                registry::Pusher::connect(target, cache, reporter)?
+                registry::Pusher::connect(target, *connection, cache, reporter)?
                     .push(&packed.app, &packed.image)?;
                 Ok(vec![reference])
             }
@@ -59,7 +66,9 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Destination::Docker => "docker load".into(),
-            Destination::Registry { prefix, insecure } => {
+            Destination::Registry {
+                prefix, insecure, ..
+            } => {
                 format!(
                     "push to {prefix}{}",
                     if *insecure { " (plain HTTP)" } else { "" }

@@ -4,14 +4,78 @@
 //!
 //! Authentication: anonymous, HTTP basic, or bearer tokens from the
 //! registry's token service, with credentials from `GOPACK_REGISTRY_USERNAME`
-//! and `GOPACK_REGISTRY_PASSWORD` or from `~/.docker/config.json`.
+//! and `GOPACK_REGISTRY_PASSWORD` or from the docker config ([`super::credentials`]).
+//!
+//! Trust: only loopback hosts (`localhost`, 127.0.0.0/8, ::1) speak plain HTTP
+//! unasked, and credentials go over plain HTTP to any other host only with
+//! `--insecure-registry-credentials`. Every connection has connect and read
+//! timeouts; connection resets and 5xx answers are retried a few times with backoff.
 
+use super::credentials::{self, Credentials};
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, Result};
 use crate::image::{Blob, Image};
 use crate::report::{Event, Reporter};
 use base64::Engine as _;
 use std::io::Read;
+use std::time::Duration;
+
+/// How the connection to a registry behaves, beyond its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// `--insecure-registry-credentials`: send credentials over plain HTTP to a
+    /// host that is not loopback.
+    pub insecure_credentials: bool,
+    /// `--registry-timeout`: the longest wait to connect, and for each read and write.
+    pub timeout: Duration,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            insecure_credentials: false,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The default connect and read timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Attempts per request when the connection is reset or the registry answers 5xx.
+const ATTEMPTS: u32 = 4;
+
+/// Whether `host[:port]` (or `[v6]:port`) names this machine: exactly `localhost`,
+/// an address in 127.0.0.0/8, or ::1. `localhost.example:5000` does not.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((inner, port)) if port.is_empty() || is_port(port) => inner,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if !name.contains(':') => {
+                if !is_port(port) {
+                    return false;
+                }
+                name
+            }
+            _ => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':')
+        .unwrap_or(text)
+        .parse::<u16>()
+        .is_ok()
+}
 
 /// Where an image goes: `host[:port]` and the repository path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +115,7 @@ impl Target {
                     .into(),
             });
         }
-        let loopback =
-            host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+        let loopback = is_loopback(host);
         let repository = if path.is_empty() {
             name.to_string()
         } else {
@@ -67,6 +130,11 @@ impl Target {
             host: host.to_string(),
             repository,
         })
+    }
+
+    /// Whether the host is this machine.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.host)
     }
 
     /// `host/repository:tag`.
@@ -86,6 +154,8 @@ impl Target {
 pub struct Pusher<'a> {
     agent: ureq::Agent,
     target: Target,
+    connection: Connection,
+    credentials: Option<Credentials>,
     authorization: Option<String>,
     cache: &'a Cache,
     reporter: &'a dyn Reporter,
@@ -93,14 +163,45 @@ pub struct Pusher<'a> {
 
 impl<'a> Pusher<'a> {
     /// Connects to the registry and authenticates for pushing to the target.
-    pub fn connect(target: Target, cache: &'a Cache, reporter: &'a dyn Reporter) -> Result<Self> {
+    /// Credentials meant for a plain-HTTP host that is not loopback are refused
+    /// before anything is sent, unless `connection.insecure_credentials`.
+    pub fn connect(
+        target: Target,
+        connection: Connection,
+        cache: &'a Cache,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
+        let credentials = credentials::lookup(&target.host)?;
+        Pusher::with_credentials(target, connection, credentials, cache, reporter)
+    }
+
+    /// [`Pusher::connect`] with the credentials already looked up.
+    pub fn with_credentials(
+        target: Target,
+        connection: Connection,
+        credentials: Option<Credentials>,
+        cache: &'a Cache,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
+        if credentials.is_some() && target.scheme == "http" && !target.is_loopback() {
+            check_plain_http_credentials(&target.host, &connection)?;
+        }
+        let timeout = Some(connection.timeout);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_resolve(timeout)
+            .timeout_connect(timeout)
+            .timeout_send_request(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_per_read(timeout)
+            .timeout_per_write(timeout)
             .build()
             .into();
         let mut pusher = Pusher {
             agent,
             target,
+            connection,
+            credentials,
             authorization: None,
             cache,
             reporter,
@@ -111,11 +212,7 @@ impl<'a> Pusher<'a> {
 
     fn authorize(&mut self) -> Result<()> {
         let url = format!("{}://{}/v2/", self.target.scheme, self.target.host);
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| self.http_error("GET", &url, e))?;
+        let response = self.send("GET", &url, || self.agent.get(&url).call())?;
         if response.status() != 401 {
             return self.expect(response, &[200], "GET", &url);
         }
@@ -125,7 +222,10 @@ impl<'a> Pusher<'a> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let credentials = credentials(&self.target.host);
+        let credentials = self
+            .credentials
+            .as_ref()
+            .map(|c| (c.user.clone(), c.secret.clone()));
         if challenge.to_ascii_lowercase().starts_with("basic") {
             let (user, password) = credentials
                 .ok_or_else(|| self.auth_error("the registry asks for a user name and password"))?;
@@ -142,21 +242,31 @@ impl<'a> Pusher<'a> {
             .ok_or_else(|| {
                 self.auth_error(&format!("unknown authentication challenge `{challenge}`"))
             })?;
-        let mut request = self.agent.get(&realm).query(
-            "scope",
-            format!("repository:{}:pull,push", self.target.repository),
-        );
-        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-            request = request.query("service", service);
+        if credentials.is_some() {
+            if let Some(rest) = realm.strip_prefix("http://") {
+                let host = rest.split(['/', '?']).next().unwrap_or_default();
+                if !is_loopback(host) {
+                    check_plain_http_credentials(host, &self.connection)?;
+                }
+            }
         }
-        if let Some((user, password)) = &credentials {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            request = request.header("Authorization", format!("Basic {token}"));
-        }
-        let mut response = request
-            .call()
-            .map_err(|e| self.http_error("GET", &realm, e))?;
+        let scope = format!("repository:{}:pull,push", self.target.repository);
+        let service = params
+            .iter()
+            .find(|(k, _)| k == "service")
+            .map(|(_, v)| v.clone());
+        let mut response = self.send("GET", &realm, || {
+            let mut request = self.agent.get(&realm).query("scope", &scope);
+            if let Some(service) = &service {
+                request = request.query("service", service);
+            }
+            if let Some((user, password)) = &credentials {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                request = request.header("Authorization", format!("Basic {token}"));
+            }
+            request.call()
+        })?;
         if response.status() != 200 {
             return Err(self.auth_error(&format!(
                 "the token service at {realm} answered {}",
@@ -221,11 +331,11 @@ impl<'a> Pusher<'a> {
         }
         let tag = crate::image::artifact::fallback_tag(&artifact.subject);
         let url = self.target.url(&format!("manifests/{tag}"));
-        let mut response = self
-            .auth(self.agent.get(&url))
-            .header("Accept", crate::image::documents::media_type::INDEX)
-            .call()
-            .map_err(|e| self.http_error("GET", &url, e))?;
+        let mut response = self.send("GET", &url, || {
+            self.auth(self.agent.get(&url))
+                .header("Accept", crate::image::documents::media_type::INDEX)
+                .call()
+        })?;
         let existing = match response.status().as_u16() {
             404 => None,
             200 => Some(
@@ -247,18 +357,14 @@ impl<'a> Pusher<'a> {
 
     fn push_blob(&self, blob: &Blob) -> Result<()> {
         let url = self.target.url(&format!("blobs/{}", blob.digest));
-        let response = self
-            .auth(self.agent.head(&url))
-            .call()
-            .map_err(|e| self.http_error("HEAD", &url, e))?;
+        let response = self.send("HEAD", &url, || self.auth(self.agent.head(&url)).call())?;
         if response.status() == 200 {
             return Ok(());
         }
         let start = self.target.url("blobs/uploads/");
-        let response = self
-            .auth(self.agent.post(&start))
-            .send_empty()
-            .map_err(|e| self.http_error("POST", &start, e))?;
+        let response = self.send("POST", &start, || {
+            self.auth(self.agent.post(&start)).send_empty()
+        })?;
         let location = response
             .headers()
             .get("location")
@@ -275,12 +381,14 @@ impl<'a> Pusher<'a> {
         let separator = if location.contains('?') { '&' } else { '?' };
         let put = format!("{location}{separator}digest={}", blob.digest);
         let path = self.cache.entry_path("blobs", blob.key());
-        let file = std::fs::File::open(&path).at(&path, "read")?;
-        let response = self
-            .auth(self.agent.put(&put))
-            .header("Content-Type", "application/octet-stream")
-            .send(file)
-            .map_err(|e| self.http_error("PUT", &put, e))?;
+        // Opened before the first attempt, so a missing entry is an I/O error, not a retry.
+        std::fs::File::open(&path).at(&path, "read")?;
+        let response = self.send("PUT", &put, || {
+            let file = std::fs::File::open(&path)?;
+            self.auth(self.agent.put(&put))
+                .header("Content-Type", "application/octet-stream")
+                .send(file)
+        })?;
         self.expect(response, &[201, 204], "PUT", &put)
     }
 
@@ -295,14 +403,40 @@ impl<'a> Pusher<'a> {
     /// (it indexes referrers itself).
     fn put_manifest(&self, media_type: &str, bytes: &[u8], reference: &str) -> Result<bool> {
         let url = self.target.url(&format!("manifests/{reference}"));
-        let response = self
-            .auth(self.agent.put(&url))
-            .header("Content-Type", media_type)
-            .send(bytes)
-            .map_err(|e| self.http_error("PUT", &url, e))?;
+        let response = self.send("PUT", &url, || {
+            self.auth(self.agent.put(&url))
+                .header("Content-Type", media_type)
+                .send(bytes)
+        })?;
         let subject = response.headers().contains_key("oci-subject");
         self.expect(response, &[201, 204], "PUT", &url)?;
         Ok(subject)
+    }
+
+    /// Runs `request`, again after a backoff when the connection was reset or the
+    /// registry answered 5xx, at most [`ATTEMPTS`] times; the last answer is returned.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        request: impl Fn() -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        let mut attempt = 1;
+        loop {
+            let retry = match request() {
+                Ok(response) if response.status().is_server_error() && attempt < ATTEMPTS => {
+                    format!("HTTP {}", response.status().as_u16())
+                }
+                Ok(response) => return Ok(response),
+                Err(err) if attempt < ATTEMPTS && is_transient(&err) => err.to_string(),
+                Err(err) => return Err(self.http_error(method, url, err)),
+            };
+            self.reporter.report(Event::Note {
+                message: format!("{method} {url}: {retry}; trying again ({attempt}/{ATTEMPTS})"),
+            });
+            std::thread::sleep(Duration::from_millis(250 << attempt));
+            attempt += 1;
+        }
     }
 
     fn auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
@@ -345,11 +479,19 @@ impl<'a> Pusher<'a> {
     }
 
     fn http_error(&self, method: &str, url: &str, err: ureq::Error) -> Error {
+        let timed_out = matches!(err, ureq::Error::Timeout(_))
+            || matches!(&err, ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut);
         Error::Command {
             command: format!("{method} {url}"),
             status: err.to_string(),
             output: String::new(),
-            help: if self.target.scheme == "https" {
+            help: if timed_out {
+                format!(
+                    "the registry {} did not answer within {} s: check that it is up, or raise --registry-timeout",
+                    self.target.host,
+                    self.connection.timeout.as_secs_f64()
+                )
+            } else if self.target.scheme == "https" {
                 format!(
                     "check that the registry {} is reachable; a registry without TLS needs --insecure-registry",
                     self.target.host
@@ -367,8 +509,7 @@ impl<'a> Pusher<'a> {
         Error::Invalid {
             path: self.target.host.clone(),
             message: message.to_string(),
-            help: "set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD, or `docker login` to the registry \
-                   (credentials stored by a credential helper are not read)"
+            help: "set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD, or `docker login` to the registry"
                 .into(),
         }
     }
@@ -414,32 +555,35 @@ fn parse_challenge(challenge: &str) -> Vec<(String, String)> {
     params
 }
 
-/// Credentials for `host`: the environment, else `~/.docker/config.json`.
-fn credentials(host: &str) -> Option<(String, String)> {
-    if let (Ok(user), Ok(password)) = (
-        std::env::var("GOPACK_REGISTRY_USERNAME"),
-        std::env::var("GOPACK_REGISTRY_PASSWORD"),
-    ) {
-        return Some((user, password));
+/// Connection resets and the like: worth another attempt.
+fn is_transient(err: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    match err {
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+        ),
+        _ => false,
     }
-    let config = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?
-        .join("config.json");
-    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(config).ok()?).ok()?;
-    let auths = value["auths"].as_object()?;
-    let entry = auths.iter().find(|(key, _)| {
-        let key = key
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        key == host || key.split('/').next() == Some(host)
-    })?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(entry.1["auth"].as_str()?)
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
+}
+
+/// Refuses credentials for plain-HTTP `host` unless the user said so explicitly.
+fn check_plain_http_credentials(host: &str, connection: &Connection) -> Result<()> {
+    if connection.insecure_credentials {
+        return Ok(());
+    }
+    Err(Error::Flag {
+        flag: "--insecure-registry".into(),
+        message: format!(
+            "credentials for {host} would go over plain HTTP to a host that is not this machine; nothing was sent"
+        ),
+        help: "give the registry TLS (drop --insecure-registry and `http://`), or, on a network you trust, \
+               add --insecure-registry-credentials to send them anyway"
+            .into(),
+    })
 }
 
 #[cfg(test)]
@@ -482,5 +626,149 @@ mod tests {
         );
         assert_eq!(params[1], ("service".into(), "registry.example.com".into()));
         assert_eq!(params.len(), 3);
+    }
+
+    #[test]
+    fn loopback_means_this_machine() {
+        for host in [
+            "localhost",
+            "LOCALHOST:5000",
+            "127.0.0.1",
+            "127.8.9.10:5000",
+            "[::1]",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "localhost.attacker.example:5000",
+            "localhost.example",
+            "127.0.0.1.nip.io",
+            "127.example.com",
+            "128.0.0.1",
+            "[::2]:5000",
+            "[::1]x",
+            "localhost:notaport",
+            "::1:5000x",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let t = Target::new("localhost.attacker.example:5000", "api", false).unwrap();
+        assert_eq!(t.scheme, "https");
+        assert_eq!(
+            Target::new("localhost:5000", "api", false).unwrap().scheme,
+            "http"
+        );
+    }
+
+    fn cache() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache =
+            Cache::open(camino::Utf8PathBuf::from_path_buf(dir.path().into()).unwrap()).unwrap();
+        (dir, cache)
+    }
+
+    #[test]
+    fn credentials_never_go_over_plain_http_to_another_host_unasked() {
+        let (_dir, cache) = cache();
+        let creds = || {
+            Some(Credentials {
+                user: "ci".into(),
+                secret: "s3cret".into(),
+            })
+        };
+        let target = Target::new("localhost.example:5000", "api", true).unwrap();
+        assert_eq!(target.scheme, "http");
+        let quick = Connection {
+            timeout: Duration::from_secs(2),
+            ..Connection::default()
+        };
+        let err = Pusher::with_credentials(
+            target.clone(),
+            quick,
+            creds(),
+            &cache,
+            &crate::report::Silent,
+        )
+        .err()
+        .expect("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("nothing was sent") && text.contains("--insecure-registry-credentials"),
+            "{text}"
+        );
+        // With the explicit flag the check passes and the (unresolvable) host is tried.
+        let allowed = Connection {
+            insecure_credentials: true,
+            ..quick
+        };
+        let text =
+            Pusher::with_credentials(target, allowed, creds(), &cache, &crate::report::Silent)
+                .err()
+                .expect("no such host")
+                .to_string();
+        assert!(
+            text.contains("GET http://localhost.example:5000/v2/"),
+            "{text}"
+        );
+        assert!(!text.contains("nothing was sent"), "{text}");
+    }
+
+    #[test]
+    fn a_registry_that_never_answers_times_out() {
+        let (_dir, cache) = cache();
+        // The kernel completes the handshake; nobody ever answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::new(&format!("127.0.0.1:{port}"), "api", false).unwrap();
+        let connection = Connection {
+            timeout: Duration::from_secs(1),
+            ..Connection::default()
+        };
+        let text =
+            Pusher::with_credentials(target, connection, None, &cache, &crate::report::Silent)
+                .err()
+                .expect("timed out")
+                .to_string();
+        assert!(text.contains("did not answer within 1 s"), "{text}");
+        assert!(text.contains("--registry-timeout"), "{text}");
+        drop(listener);
+    }
+
+    #[test]
+    fn server_errors_are_retried_then_reported() {
+        use std::io::Write;
+        let (_dir, cache) = cache();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Two 503s, then 200: the push gets through on the third attempt.
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "503 Service Unavailable",
+                "503 Service Unavailable",
+                "200 OK",
+            ] {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                write!(
+                    stream,
+                    "HTTP/1.1 {answer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .unwrap();
+            }
+        });
+        let target = Target::new(&format!("127.0.0.1:{port}"), "api", false).unwrap();
+        let recorder = crate::report::Recorder::default();
+        Pusher::with_credentials(target, Connection::default(), None, &cache, &recorder).unwrap();
+        server.join().unwrap();
+        let retries = recorder
+            .events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Note { message } if message.contains("HTTP 503")))
+            .count();
+        assert_eq!(retries, 2);
     }
 }

@@ -1,0 +1,238 @@
+//! Registry credentials: `GOPACK_REGISTRY_USERNAME` and `GOPACK_REGISTRY_PASSWORD`,
+//! else the docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`):
+//! the host's `credHelpers` entry, then its `auths` entry, then `credsStore`.
+//!
+//! A credential helper is `docker-credential-<name> get`, run through
+//! [`crate::process`] with the host on standard input; it answers
+//! `{"Username": ..., "Secret": ...}`.
+
+use crate::error::{Error, Result};
+use crate::process::Cmd;
+use base64::Engine as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::Value;
+
+/// A user name and password (or token) for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password or token.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Credentials {{ user: {:?}, secret: <hidden> }}",
+            self.user
+        )
+    }
+}
+
+/// Credentials for `host` (`host[:port]`), from the environment or the docker config.
+pub fn lookup(host: &str) -> Result<Option<Credentials>> {
+    if let (Ok(user), Ok(secret)) = (
+        std::env::var("GOPACK_REGISTRY_USERNAME"),
+        std::env::var("GOPACK_REGISTRY_PASSWORD"),
+    ) {
+        return Ok(Some(Credentials { user, secret }));
+    }
+    let Some(dir) = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+    else {
+        return Ok(None);
+    };
+    let path = dir.join("config.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let config: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
+        path: path.display().to_string(),
+        message: format!("the docker config is not JSON: {e}"),
+        help: "fix the file, or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD".into(),
+    })?;
+    from_docker_config(&config, host, None)
+}
+
+/// Credentials for `host` from a parsed docker config; helpers are looked up in
+/// `helper_dir` when given, else on `PATH`.
+pub fn from_docker_config(
+    config: &Value,
+    host: &str,
+    helper_dir: Option<&Utf8Path>,
+) -> Result<Option<Credentials>> {
+    let matches = |key: &str| {
+        let key = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        key == host || key.split('/').next() == Some(host)
+    };
+    let helper_for_host = config["credHelpers"]
+        .as_object()
+        .and_then(|helpers| helpers.iter().find(|(key, _)| matches(key)))
+        .and_then(|(_, name)| name.as_str());
+    if let Some(name) = helper_for_host {
+        return run_helper(name, host, helper_dir);
+    }
+    let entry = config["auths"]
+        .as_object()
+        .and_then(|auths| auths.iter().find(|(key, _)| matches(key)))
+        .and_then(|(_, entry)| entry["auth"].as_str());
+    if let Some(auth) = entry {
+        return Ok(decode_auth(auth));
+    }
+    match config["credsStore"].as_str() {
+        Some(name) if !name.is_empty() => run_helper(name, host, helper_dir),
+        _ => Ok(None),
+    }
+}
+
+/// `base64(user:password)`.
+fn decode_auth(auth: &str) -> Option<Credentials> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, secret) = text.split_once(':')?;
+    Some(Credentials {
+        user: user.to_string(),
+        secret: secret.to_string(),
+    })
+}
+
+/// `docker-credential-<name> get` with `host` on standard input.
+fn run_helper(
+    name: &str,
+    host: &str,
+    helper_dir: Option<&Utf8Path>,
+) -> Result<Option<Credentials>> {
+    let tool = format!("docker-credential-{name}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(Error::Invalid {
+            path: "docker config".into(),
+            message: format!("`{name}` cannot name a credential helper"),
+            help: "fix `credsStore`/`credHelpers` in the docker config".into(),
+        });
+    }
+    let program = match helper_dir {
+        Some(dir) => dir.join(&tool),
+        None => Utf8PathBuf::from(&tool),
+    };
+    let captured = Cmd::new(&tool, program)
+        .arg("get")
+        .stdin(host.as_bytes().to_vec())
+        .output()
+        .map_err(|_| Error::ToolMissing {
+            tool: tool.clone(),
+            help: format!(
+                "the docker config names the credential helper `{name}` for {host}: install {tool}, \
+                 or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"
+            ),
+        })?;
+    if captured.code != Some(0) {
+        let said = format!("{}{}", captured.stdout, captured.stderr);
+        // What every helper says for a host it has nothing for.
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(Error::Command {
+            command: format!("{tool} get"),
+            status: format!("exit code {:?}", captured.code),
+            output: said,
+            help: format!("log in again with `docker login {host}`, or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"),
+        });
+    }
+    let answer: Value = serde_json::from_str(&captured.stdout).map_err(|e| Error::Invalid {
+        path: tool.clone(),
+        message: format!("the helper's answer is not JSON: {e}"),
+        help: "check the credential helper with `echo HOST | docker-credential-NAME get`".into(),
+    })?;
+    match (answer["Username"].as_str(), answer["Secret"].as_str()) {
+        (Some(user), Some(secret)) if !secret.is_empty() => Ok(Some(Credentials {
+            user: user.to_string(),
+            secret: secret.to_string(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A helper script that answers for `registry.example.com` only and logs its input.
+    fn fake_helper(dir: &Utf8Path, name: &str) {
+        let path = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread host\necho \"$host\" >> {dir}/asked\n\
+                 case \"$host\" in\n  registry.example.com) echo '{{\"ServerURL\":\"registry.example.com\",\"Username\":\"ci\",\"Secret\":\"s3cret\"}}' ;;\n\
+                 *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn helpers_and_auths() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(temp.path()).unwrap();
+        fake_helper(dir, "fake");
+        let expected = Some(Credentials {
+            user: "ci".into(),
+            secret: "s3cret".into(),
+        });
+        // credHelpers for the host.
+        let config = json!({"credHelpers": {"registry.example.com": "fake"}});
+        assert_eq!(
+            from_docker_config(&config, "registry.example.com", Some(dir)).unwrap(),
+            expected
+        );
+        // credsStore for every host; a host the helper does not know has none.
+        let config = json!({"credsStore": "fake", "auths": {"registry.example.com": {}}});
+        assert_eq!(
+            from_docker_config(&config, "registry.example.com", Some(dir)).unwrap(),
+            expected
+        );
+        assert_eq!(
+            from_docker_config(&config, "other.example.com", Some(dir)).unwrap(),
+            None
+        );
+        let asked = std::fs::read_to_string(dir.join("asked")).unwrap();
+        assert_eq!(
+            asked,
+            "registry.example.com\nregistry.example.com\nother.example.com\n"
+        );
+        // An inline auth wins over the store.
+        let config =
+            json!({"credsStore": "fake", "auths": {"https://other.example.com": {"auth": "dTpw"}}});
+        assert_eq!(
+            from_docker_config(&config, "other.example.com", Some(dir)).unwrap(),
+            Some(Credentials {
+                user: "u".into(),
+                secret: "p".into()
+            })
+        );
+        // A missing helper and a hostile helper name are errors that say what to do.
+        let config = json!({"credsStore": "absent"});
+        let err = from_docker_config(&config, "registry.example.com", Some(dir)).unwrap_err();
+        assert!(
+            err.to_string().contains("docker-credential-absent"),
+            "{err}"
+        );
+        let config = json!({"credsStore": "../../bin/sh"});
+        assert!(from_docker_config(&config, "registry.example.com", Some(dir)).is_err());
+        assert!(!format!("{:?}", expected.unwrap()).contains("s3cret"));
+    }
+}
