@@ -235,7 +235,11 @@ impl<'a> Builder<'a> {
             .join("bin")
             .join(platform.slug())
             .join(app.name());
-        let cached = match self.cache.get("bin", &key) {
+        let entry = self
+            .cache
+            .get("bin", &key)
+            .filter(|entry| crate::integrity::binary_ok(&self.cache, &key, entry, self.reporter));
+        let cached = match entry {
             Some(entry) => {
                 self.reporter.report(Event::BinaryCached {
                     app: app.name().into(),
@@ -273,6 +277,7 @@ impl<'a> Builder<'a> {
                     explain_failure(app, output, cgo_off)
                 })?;
                 check_executable(app, &temp)?;
+                crate::integrity::record_binary(&self.cache, &key, Utf8Path::new(&temp_str))?;
                 let entry = self.cache.commit("bin", &key, temp)?;
                 install(&entry, &output)?;
                 false

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::time::{Duration, SystemTime};
 
-/// Temporary files older than this are left over by killed runs and removed.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(6 * 3600);
+/// Temporary files not written to for this long are left over by killed runs
+/// and removed (the cache takes no lock, so age is the only sign of an owner).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
 
 /// Prefix of temporary files; never read as entries.
 const TEMP_PREFIX: &str = ".tmp-";
@@ -98,7 +99,7 @@ impl Cache {
 }
 
 /// Temporary files readable by all, like files a user creates: entries are
-/// hard-linked into image layouts that other tools and users read.
+/// copied into image layouts that other tools and users read.
 fn temp_builder() -> tempfile::Builder<'static, 'static> {
     use std::os::unix::fs::PermissionsExt;
     let mut builder = tempfile::Builder::new();

@@ -18,6 +18,8 @@ pub mod fingerprint;
 pub mod gomod;
 pub mod image;
 pub mod ldso;
+pub mod integrity;
+pub mod output_lock;
 pub mod plan;
 pub mod platform;
 pub mod process;

@@ -120,6 +120,11 @@ impl PackArgs {
             None
         };
         for (app, step) in apps.iter().zip(&plan.apps) {
+            // Held while this app's outputs are written, verified and published.
+            let _lock = crate::output_lock::OutputLock::acquire(
+                &workspace.out_dir().join(app.name()),
+                &console,
+            )?;
             match (step.engine, &oci_engine, &docker_engine) {
                 (EngineKind::Docker, _, Some(docker)) => {
                     let packed = docker.pack(app)?;

@@ -7,10 +7,10 @@
 pub mod files;
 mod limits;
 mod policy;
+pub mod settings;
 mod suggest;
 pub mod supply;
 pub mod tags;
-pub mod settings;
 
 pub use limits::{Limits, LIMIT_NAMES};
 pub use policy::{Attachment, ByteSize, Policy, RunPolicy};

@@ -86,7 +86,12 @@ impl<'a> OciEngine<'a> {
         }
         let index = if platforms.len() > 1 {
             let bytes = image::index_json(&platforms);
-            Some(image::store_blob(self.cache(), &bytes, media_type::INDEX)?)
+            Some(image::store_blob_checked(
+                self.cache(),
+                &bytes,
+                media_type::INDEX,
+                self.reporter,
+            )?)
         } else {
             None
         };
@@ -179,10 +184,20 @@ impl<'a> OciEngine<'a> {
             layers.iter().map(|(l, w)| (l.clone(), *w)).collect();
         let config_bytes =
             image::config_json(&binary.platform, run, &layer_refs, &metadata.created());
-        let config = image::store_blob(self.cache(), &config_bytes, media_type::CONFIG)?;
+        let config = image::store_blob_checked(
+            self.cache(),
+            &config_bytes,
+            media_type::CONFIG,
+            self.reporter,
+        )?;
         let layer_blobs = vec![base.1.clone(), app_layer.1];
         let manifest_bytes = image::manifest_json(&config, &layer_blobs);
-        let manifest = image::store_blob(self.cache(), &manifest_bytes, media_type::MANIFEST)?;
+        let manifest = image::store_blob_checked(
+            self.cache(),
+            &manifest_bytes,
+            media_type::MANIFEST,
+            self.reporter,
+        )?;
         Ok(PlatformImage {
             platform: binary.platform.clone(),
             manifest,
@@ -246,9 +261,12 @@ impl<'a> OciEngine<'a> {
     fn cached_layer(&self, key: &str) -> Option<LayerInfo> {
         let record = self.cache().get("layers", key)?;
         let info: LayerInfo = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
-        // The record is trusted only with its blob.
-        self.cache()
-            .get("blobs", image::digest::hex_of(&info.digest))?;
+        // The record is trusted only with its blob, checked.
+        let blob = layer_blob(&info);
+        if crate::integrity::checked_blob(self.cache(), &blob, self.reporter).is_none() {
+            let _ = std::fs::remove_file(self.cache().entry_path("layers", key));
+            return None;
+        }
         Some(info)
     }
 
@@ -268,9 +286,13 @@ impl<'a> OciEngine<'a> {
     /// unchanged image does not read it again.
     pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
         let expect = Expectations::for_app(app);
-        let mut key = KeyHasher::new("verified/v1");
-        key.text("image", packed.image.digest())
+        let mut key = KeyHasher::new("verified/v2");
+        key.text("gopack", env!("CARGO_PKG_VERSION"))
+            .text("image", packed.image.digest())
             .text("expect", &format!("{expect:?}"));
+        for check in crate::check_id::CheckId::ALL {
+            key.text("check", check.as_str());
+        }
         // Attachments are not part of the image's digest, and verify checks them too.
         for artifact in &packed.image.artifacts {
             key.text("artifact", &artifact.manifest.digest);

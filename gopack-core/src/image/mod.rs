@@ -140,14 +140,39 @@ impl Image {
     }
 }
 
-/// Stores `bytes` as a blob in the cache; returns its digest and size.
+/// Stores `bytes` as a blob in the cache; returns its digest and size. A cached
+/// blob with other bytes is damaged and written again.
 pub fn store_blob(cache: &Cache, bytes: &[u8], media_type: &str) -> Result<Blob> {
+    store_blob_checked(cache, bytes, media_type, &crate::report::Silent)
+}
+
+/// [`store_blob`], reporting a damaged cached blob to `reporter` before it is
+/// written again.
+pub fn store_blob_checked(
+    cache: &Cache,
+    bytes: &[u8],
+    media_type: &str,
+    reporter: &dyn crate::report::Reporter,
+) -> Result<Blob> {
     let blob = Blob {
         digest: digest::sha256(bytes),
         size: bytes.len() as u64,
         media_type: media_type.to_string(),
     };
-    if cache.get("blobs", blob.key()).is_none() {
+    let intact = cache
+        .get("blobs", blob.key())
+        .is_some_and(|path| std::fs::read(&path).is_ok_and(|cached| cached == bytes));
+    if !intact {
+        if cache.get("blobs", blob.key()).is_some() {
+            crate::integrity::discard(
+                reporter,
+                cache,
+                "blobs",
+                blob.key(),
+                "differs from its digest",
+                &[],
+            );
+        }
         cache.put("blobs", blob.key(), bytes)?;
     }
     Ok(blob)

@@ -52,14 +52,14 @@ pub fn write(
     }
     for blob in image.blobs() {
         let source = cached_blob(cache, blob)?;
-        let file = std::fs::File::open(&source).at(&source, "read")?;
+        let file = crate::integrity::CheckedReader::open(cache, blob)?;
         let name = format!("blobs/sha256/{}", blob.key());
         tar.append_data(
             &mut header(tar::EntryType::Regular, 0o644, mtime, blob.size),
             &name,
             file,
         )
-        .at(path, "write")?;
+        .at(&source, "read a cached blob into the archive")?;
     }
     for (name, bytes) in [
         ("index.json", layout_index.as_slice()),

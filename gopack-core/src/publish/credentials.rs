@@ -189,10 +189,11 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = Utf8Path::from_path(temp.path()).unwrap();
         fake_helper(dir, "fake");
-        let expected = Some(Credentials {
+        let creds = Credentials {
             user: "ci".into(),
             secret: "s3cret".into(),
-        });
+        };
+        let expected = Some(creds.clone());
         // credHelpers for the host.
         let config = json!({"credHelpers": {"registry.example.com": "fake"}});
         assert_eq!(
@@ -233,6 +234,6 @@ mod tests {
         );
         let config = json!({"credsStore": "../../bin/sh"});
         assert!(from_docker_config(&config, "registry.example.com", Some(dir)).is_err());
-        assert!(!format!("{:?}", expected.unwrap()).contains("s3cret"));
+        assert!(!format!("{creds:?}").contains("s3cret"));
     }
 }

@@ -45,24 +45,25 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     let blobs = root.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).at(&blobs, "create")?;
     for blob in image.blobs() {
-        let source = cached_blob(cache, blob)?;
-        let target = blobs.join(blob.key());
-        // Blobs are immutable and named by content: a hard link is a safe copy.
-        if std::fs::hard_link(&source, &target).is_err() {
-            std::fs::copy(&source, &target).at(&target, "copy a blob to")?;
-        }
+        cached_blob(cache, blob)?;
+        crate::integrity::copy_blob(cache, blob, &blobs.join(blob.key()))?;
     }
     write_file(&root.join("oci-layout"), OCI_LAYOUT)?;
     write_file(&root.join("index.json"), &index_json(image))?;
-    let old = parent.join(format!(".tmp-old-{}", std::process::id()));
+    // A fresh folder per run: a name a killed run left behind never blocks this one.
+    let old = tempfile::Builder::new()
+        .prefix(".tmp-old-")
+        .tempdir_in(parent)
+        .at(parent, "create a temporary folder in")?;
+    let aside = Utf8Path::from_path(old.path())
+        .expect("temp paths under a UTF-8 folder are UTF-8")
+        .join("oci");
     if dir.exists() {
-        std::fs::rename(dir, &old).at(dir, "move aside the old layout")?;
+        std::fs::rename(dir, &aside).at(dir, "move aside the old layout")?;
     }
     let kept = temp.keep();
     std::fs::rename(&kept, dir).at(dir, "put the new layout in place at")?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).at(&old, "remove the old layout")?;
-    }
+    old.close().at(&aside, "remove the old layout")?;
     Ok(())
 }
 
