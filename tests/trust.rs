@@ -204,3 +204,66 @@ fn concurrent_packs_of_one_app_take_turns() {
     assert!(left.is_empty(), "leftovers: {left:?}");
     assert_layout_intact(&out.join("oci"));
 }
+
+#[test]
+fn a_killed_gopack_takes_go_build_with_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = hello_workspace();
+    // A `go` that is the real one, except that `go build` records its pid and hangs.
+    let real_go = go_bin_dir().join("go");
+    let pid_file = ws.root.join("go-build.pid");
+    let fake_go = ws.root.join("fake-go");
+    std::fs::write(
+        &fake_go,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = build ]; then echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}; exec sleep 300; fi\nexec {real_go} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_go, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut gopack = ws
+        .xtask_command(["pack"])
+        .env("GOPACK_GO", &fake_go)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !pid_file.exists() {
+        assert!(
+            gopack.try_wait().unwrap().is_none(),
+            "gopack ended before go build ran"
+        );
+        assert!(waited < 1200, "go build never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let go_build: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    assert!(alive(go_build));
+    gopack.kill().unwrap();
+    gopack.wait().unwrap();
+    // The kernel delivers the parent-death signal as gopack exits; allow for reaping.
+    let mut waited = 0;
+    while alive(go_build) && waited < 100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    assert!(
+        !alive(go_build),
+        "go build (pid {go_build}) outlived the killed gopack"
+    );
+}

@@ -4,6 +4,9 @@
 //! back as a string ([`Cmd::read`]) or streams line by line to the
 //! [`Reporter`] ([`Cmd::stream`]); on failure the error carries the command,
 //! its exit status and what it printed.
+//!
+//! On Linux every child gets SIGKILL when gopack dies, however it dies: a killed
+//! gopack leaves no `go build` running and writing.
 
 use crate::error::{Error, Result};
 use crate::report::{Event, Reporter};
@@ -114,6 +117,10 @@ impl Cmd {
         }
         for (key, value) in &self.env {
             expr = expr.env(key, value);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            expr = expr.before_spawn(die_with_parent);
         }
         expr
     }
@@ -232,4 +239,26 @@ impl Cmd {
         }
         Ok(())
     }
+}
+
+/// Asks the kernel to kill the child when gopack's spawning thread ends.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut std::process::Command) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec the hook calls only async-signal-safe functions
+    // (prctl, getppid, _exit) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // gopack died before the request took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
