@@ -123,29 +123,6 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(haystack, needle).is_some()
 }
 
-/// The folders a dynamic loader searches for `machine`, after the binary's own paths.
-pub fn library_dirs(machine: u16) -> Vec<String> {
-    let triplet = match machine {
-        header::EM_X86_64 => Some("x86_64-linux-gnu"),
-        header::EM_AARCH64 => Some("aarch64-linux-gnu"),
-        header::EM_ARM => Some("arm-linux-gnueabihf"),
-        header::EM_386 => Some("i386-linux-gnu"),
-        header::EM_PPC64 => Some("powerpc64le-linux-gnu"),
-        header::EM_S390 => Some("s390x-linux-gnu"),
-        header::EM_RISCV => Some("riscv64-linux-gnu"),
-        _ => None,
-    };
-    let mut dirs = Vec::new();
-    if let Some(triplet) = triplet {
-        dirs.push(format!("/lib/{triplet}"));
-        dirs.push(format!("/usr/lib/{triplet}"));
-    }
-    for dir in ["/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"] {
-        dirs.push(dir.to_string());
-    }
-    dirs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

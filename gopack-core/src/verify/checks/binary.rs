@@ -99,7 +99,10 @@ pub(super) fn static_check(
                 .replace("${ORIGIN}", binary_dir)
         })
         .collect();
-    dirs.extend(elf::library_dirs(facts.machine));
+    // The loader's default folders (the ldso rules), plus /usr/local/lib,
+    // which foreign images often use through their own ld.so.conf.
+    dirs.extend(crate::ldso::default_dirs(facts.machine, true));
+    dirs.push("/usr/local/lib".into());
     let mut queue: VecDeque<String> = facts.needed.iter().cloned().collect();
     let mut seen = BTreeSet::new();
     while let Some(library) = queue.pop_front() {
