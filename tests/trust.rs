@@ -267,3 +267,59 @@ fn a_killed_gopack_takes_go_build_with_it() {
         "go build (pid {go_build}) outlived the killed gopack"
     );
 }
+
+/// Flips a byte and puts the mtime back: only the ctime tells the change.
+fn flip_byte_keep_mtime(path: &Utf8Path) {
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    flip_byte(path);
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(mtime).unwrap();
+}
+
+#[test]
+fn remembered_hashes_never_hide_damage() {
+    use std::os::unix::fs::MetadataExt;
+    let ws = hello_workspace();
+    let (digest, _) = pack(&ws);
+    let layout = ws.root.join("target/gopack/hello/oci");
+    let archive = ws.root.join("target/gopack/hello/hello.tar");
+    let archive_digest = sha256_file(&archive);
+    // Past the racy window: the next run remembers the identities of the
+    // cache's entries and of the outputs, and the one after trusts them.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert_eq!(pack(&ws).0, digest);
+    let inode = |path: &Utf8Path| std::fs::metadata(path).unwrap().ino();
+    let (index_inode, archive_inode) = (inode(&layout.join("index.json")), inode(&archive));
+    assert_eq!(pack(&ws).0, digest);
+    assert_eq!(
+        (inode(&layout.join("index.json")), inode(&archive)),
+        (index_inode, archive_inode),
+        "an unchanged layout and archive are left as they are"
+    );
+
+    let manifest = layout_json(&layout, &digest);
+    let app_layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = app_layer.trim_start_matches("sha256:");
+    let cached = ws.cache_dir().join("blobs").join(hex);
+    flip_byte_keep_mtime(&cached);
+    let (again, events) = pack(&ws);
+    assert_eq!(again, digest);
+    assert!(events.contains("damaged cache entry"), "{events}");
+    assert_eq!(sha256_file(&cached), app_layer);
+    assert_layout_intact(&layout);
+
+    flip_byte_keep_mtime(&layout.join("blobs/sha256").join(hex));
+    std::fs::write(layout.join("blobs/sha256/extra"), b"not a blob").unwrap();
+    flip_byte_keep_mtime(&archive);
+    assert_eq!(pack(&ws).0, digest);
+    assert_layout_intact(&layout);
+    assert!(!layout.join("blobs/sha256/extra").exists());
+    assert_eq!(
+        sha256_file(&archive),
+        archive_digest,
+        "the damaged archive was kept"
+    );
+}

@@ -6,9 +6,11 @@
 //! Keys come from [`KeyHasher`]: content hashes, never mtimes or build ids.
 
 use crate::error::{IoContext, Result};
+use crate::statcache::StatCache;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Temporary files not written to for this long are left over by killed runs
@@ -22,6 +24,28 @@ const TEMP_PREFIX: &str = ".tmp-";
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: Utf8PathBuf,
+    /// Content hashes of the cache's own entries by file identity, shared by
+    /// every clone and saved when the last one is dropped.
+    identities: Arc<Identities>,
+}
+
+/// The stat cache of entries' content hashes (`stat/entries`), opened on first use.
+#[derive(Debug)]
+struct Identities {
+    dir: Utf8PathBuf,
+    stats: Mutex<Option<StatCache>>,
+}
+
+impl Drop for Identities {
+    fn drop(&mut self) {
+        let stats = self.stats.get_mut().map(Option::take);
+        if let Ok(Some(stats)) = stats {
+            // Best effort: a record not written only costs a hash next run.
+            if let Ok(cache) = Cache::open(self.dir.clone()) {
+                stats.save(&cache);
+            }
+        }
+    }
 }
 
 impl Cache {
@@ -29,7 +53,25 @@ impl Cache {
     pub fn open(dir: impl Into<Utf8PathBuf>) -> Result<Cache> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).at(&dir, "create the cache folder")?;
-        Ok(Cache { dir })
+        let identities = Arc::new(Identities {
+            dir: dir.clone(),
+            stats: Mutex::new(None),
+        });
+        Ok(Cache { dir, identities })
+    }
+
+    /// The SHA-256 of an entry's content (`meta` is its `stat`), read only when
+    /// the file's identity changed since a run last hashed it: any write to the
+    /// file changes its ctime, so a rewritten entry is always read again.
+    pub fn entry_hash(&self, path: &Utf8Path, meta: &std::fs::Metadata) -> Result<[u8; 32]> {
+        let mut stats = self
+            .identities
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        stats
+            .get_or_insert_with(|| StatCache::open_shared(self, "entries"))
+            .content_hash(path, meta)
     }
 
     /// The cache's root folder.

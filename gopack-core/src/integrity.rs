@@ -40,6 +40,28 @@ pub fn mismatch(path: &Utf8Path, digest: &str, size: u64) -> Option<String> {
     }
 }
 
+/// [`mismatch`] for an entry of `cache`: the content hash is remembered by
+/// the file's identity, so an entry unchanged since a run checked it is not
+/// read again.
+pub fn entry_mismatch(cache: &Cache, path: &Utf8Path, digest: &str, size: u64) -> Option<String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => return Some("is not a regular file".into()),
+        Ok(meta) if meta.len() != size => {
+            return Some(format!("has {} bytes, {size} were recorded", meta.len()))
+        }
+        Ok(meta) => meta,
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    match cache.entry_hash(path, &meta) {
+        Ok(hash) if digest::from_hash(&hash) == digest => None,
+        Ok(hash) => Some(format!(
+            "hashes to {}, {digest} was recorded",
+            digest::from_hash(&hash)
+        )),
+        Err(e) => Some(format!("cannot be read: {e}")),
+    }
+}
+
 /// Reports a damaged entry and removes it (and `also`, e.g. its record), so
 /// that it is rebuilt.
 pub fn discard(
@@ -68,7 +90,7 @@ pub fn checked_blob(
     reporter: &dyn Reporter,
 ) -> Option<camino::Utf8PathBuf> {
     let path = cache.get("blobs", blob.key())?;
-    match mismatch(&path, &blob.digest, blob.size) {
+    match entry_mismatch(cache, &path, &blob.digest, blob.size) {
         None => Some(path),
         Some(why) => {
             discard(reporter, cache, "blobs", blob.key(), &why, &[]);
@@ -96,7 +118,7 @@ pub fn binary_ok(cache: &Cache, key: &str, path: &Utf8Path, reporter: &dyn Repor
         Some((digest.to_string(), size.parse::<u64>().ok()?))
     });
     let why = match parsed {
-        Some((digest, size)) => mismatch(path, &digest, size),
+        Some((digest, size)) => entry_mismatch(cache, path, &digest, size),
         None => Some("has no recorded digest".into()),
     };
     match why {

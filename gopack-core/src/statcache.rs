@@ -68,7 +68,11 @@ pub struct StatCache {
     seen: HashMap<String, (Identity, [u8; 32])>,
     started_ns: i128,
     changed: bool,
+    keep_unseen: bool,
 }
+
+/// A shared stat cache keeps at most this many records it did not see in a run.
+const MAX_UNSEEN: usize = 20_000;
 
 impl StatCache {
     /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
@@ -84,6 +88,17 @@ impl StatCache {
             seen: HashMap::new(),
             started_ns: now_ns(),
             changed: false,
+            keep_unseen: false,
+        }
+    }
+
+    /// A stat cache that several kinds of run share (e.g. the cache's own
+    /// entries, which each app's run sees only in part): records a run did
+    /// not see are kept, up to a bound, instead of dropped.
+    pub fn open_shared(cache: &Cache, name: &str) -> StatCache {
+        StatCache {
+            keep_unseen: true,
+            ..StatCache::open(cache, name)
         }
     }
 
@@ -111,16 +126,28 @@ impl StatCache {
     /// Writes the records of the files seen by this run (atomically), when any
     /// was read. Best effort: a cache that cannot be written only costs speed.
     pub fn save(&self, cache: &Cache) {
-        if !self.changed && self.seen.len() == self.records.len() {
+        if !self.changed && (self.keep_unseen || self.seen.len() == self.records.len()) {
             return;
         }
-        let mut text = String::with_capacity(64 + self.seen.len() * 160);
+        let mut kept = self.seen.clone();
+        if self.keep_unseen {
+            let unseen = self
+                .records
+                .iter()
+                .filter(|(path, _)| !kept.contains_key(*path));
+            let unseen: Vec<_> = unseen
+                .take(MAX_UNSEEN)
+                .map(|(p, r)| (p.clone(), *r))
+                .collect();
+            kept.extend(unseen);
+        }
+        let mut text = String::with_capacity(64 + kept.len() * 160);
         text.push_str(HEADER);
         text.push('\n');
-        let mut paths: Vec<&String> = self.seen.keys().collect();
+        let mut paths: Vec<&String> = kept.keys().collect();
         paths.sort();
         for path in paths {
-            let (id, hash) = &self.seen[path];
+            let (id, hash) = &kept[path];
             text.push_str(&format!(
                 "{} {} {} {} {} {} {:o} {path}\n",
                 hex::encode(hash),

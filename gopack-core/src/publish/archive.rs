@@ -3,11 +3,12 @@
 //! `docker save`'s manifest for one platform. Entries sorted, fixed mtime.
 
 use super::layout;
-use crate::cache::Cache;
+use crate::cache::{Cache, KeyHasher};
 use crate::error::{IoContext, Result};
 use crate::image::layer::HashingWriter;
 use crate::image::tar::header;
 use crate::image::{cached_blob, Blob, Image, PlatformImage};
+use crate::statcache::StatCache;
 use camino::Utf8Path;
 use std::io::Write;
 
@@ -23,7 +24,10 @@ fn docker_manifest_json(image: &Image, platform: &PlatformImage) -> Vec<u8> {
 }
 
 /// Writes the archive at `path` with `docker_platform` as the image `docker
-/// load` sees; returns the archive's digest.
+/// load` sees; returns the archive's digest. The archive is a function of the
+/// image, the platform and the mtime: its digest is recorded under a key over
+/// those (`archives/`), and an archive at `path` that still hashes to it is
+/// left as it is (hashed again only when its identity changed).
 pub fn write(
     cache: &Cache,
     image: &Image,
@@ -33,6 +37,31 @@ pub fn write(
 ) -> Result<String> {
     let parent = path.parent().expect("archive paths have a parent");
     std::fs::create_dir_all(parent).at(parent, "create")?;
+    let layout_index = layout::index_json(image);
+    let docker_manifest = docker_manifest_json(image, docker_platform);
+    let key = KeyHasher::new("archive/v1")
+        .field("index", &layout_index)
+        .field("docker", &docker_manifest)
+        .text("mtime", &mtime.to_string())
+        .finish();
+    let mut stats = StatCache::open(cache, &layout::output_stats_name("archive", path));
+    let recorded = cache
+        .get("archives", &key)
+        .and_then(|record| std::fs::read_to_string(record).ok())
+        .filter(|digest| crate::image::digest::hex_part(digest.trim()).is_some());
+    if let Some(digest) = recorded {
+        let digest = digest.trim();
+        let current = std::fs::symlink_metadata(path).is_ok_and(|meta| {
+            meta.is_file()
+                && stats
+                    .content_hash(path, &meta)
+                    .is_ok_and(|hash| crate::image::digest::from_hash(&hash) == digest)
+        });
+        stats.save(cache);
+        if current {
+            return Ok(digest.to_string());
+        }
+    }
     let temp = tempfile::Builder::new()
         .prefix(".tmp-archive-")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
@@ -40,8 +69,6 @@ pub fn write(
         .at(parent, "create a temporary file in")?;
     let hashing = HashingWriter::new(std::io::BufWriter::new(temp.as_file()));
     let mut tar = tar::Builder::new(hashing);
-    let layout_index = layout::index_json(image);
-    let docker_manifest = docker_manifest_json(image, docker_platform);
     for dir in ["blobs/", "blobs/sha256/"] {
         tar.append_data(
             &mut header(tar::EntryType::Directory, 0o755, mtime, 0),
@@ -78,5 +105,6 @@ pub fn write(
     writer.flush().at(path, "write")?;
     drop(writer);
     temp.persist(path).map_err(|e| e.error).at(path, "write")?;
+    cache.put("archives", &key, format!("{digest}\n").as_bytes())?;
     Ok(digest)
 }

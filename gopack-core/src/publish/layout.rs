@@ -6,8 +6,9 @@ use crate::cache::Cache;
 use crate::error::{IoContext, Result};
 use crate::image::documents::{canonical_json, Descriptor, Index};
 use crate::image::{cached_blob, Image, REF_NAME};
+use crate::statcache::StatCache;
 use camino::Utf8Path;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The `oci-layout` file.
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -33,8 +34,19 @@ pub(crate) fn index_json(image: &Image) -> Vec<u8> {
 }
 
 /// Writes the OCI image layout folder at `dir`, replacing what was there.
-/// The new layout is built next to it and renamed into place.
+/// The new layout is built next to it and renamed into place. A layout that
+/// already holds exactly this image (the same `index.json` and `oci-layout`,
+/// the same blob files and nothing else, every blob hashing to its name) is
+/// left as it is; blobs are hashed again only when their identity changed
+/// since a run last hashed them (see [`StatCache`]).
 pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
+    let index = index_json(image);
+    let mut stats = StatCache::open(cache, &output_stats_name("layout", dir));
+    let current = is_current(image, dir, &index, &mut stats);
+    stats.save(cache);
+    if current {
+        return Ok(());
+    }
     let parent = dir.parent().expect("layout folders have a parent");
     std::fs::create_dir_all(parent).at(parent, "create")?;
     let temp = tempfile::Builder::new()
@@ -49,7 +61,7 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
         crate::integrity::copy_blob(cache, blob, &blobs.join(blob.key()))?;
     }
     write_file(&root.join("oci-layout"), OCI_LAYOUT)?;
-    write_file(&root.join("index.json"), &index_json(image))?;
+    write_file(&root.join("index.json"), &index)?;
     // A fresh folder per run: a name a killed run left behind never blocks this one.
     let old = tempfile::Builder::new()
         .prefix(".tmp-old-")
@@ -65,6 +77,49 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     std::fs::rename(&kept, dir).at(dir, "put the new layout in place at")?;
     old.close().at(&aside, "remove the old layout")?;
     Ok(())
+}
+
+/// The name of the stat cache of an output (`kind` at `path`).
+pub(crate) fn output_stats_name(kind: &str, path: &Utf8Path) -> String {
+    crate::cache::KeyHasher::new("outputs/v1")
+        .text("kind", kind)
+        .text("path", path.as_str())
+        .finish()
+}
+
+/// Whether the layout at `dir` is exactly `image`'s, with `index` as its index.
+fn is_current(image: &Image, dir: &Utf8Path, index: &[u8], stats: &mut StatCache) -> bool {
+    let same = |name: &str, bytes: &[u8]| std::fs::read(dir.join(name)).is_ok_and(|b| b == bytes);
+    if !same("index.json", index) || !same("oci-layout", OCI_LAYOUT) {
+        return false;
+    }
+    let names = |folder: &Utf8Path| -> Option<BTreeSet<String>> {
+        folder
+            .read_dir_utf8()
+            .ok()?
+            .map(|entry| entry.ok().map(|e| e.file_name().to_string()))
+            .collect()
+    };
+    let top: BTreeSet<String> = ["blobs", "index.json", "oci-layout"]
+        .map(String::from)
+        .into();
+    let blobs = dir.join("blobs/sha256");
+    let wanted: BTreeSet<String> = image.blobs().iter().map(|b| b.key().to_string()).collect();
+    if names(dir) != Some(top) || names(&dir.join("blobs")) != Some(["sha256".into()].into()) {
+        return false;
+    }
+    if names(&blobs) != Some(wanted) {
+        return false;
+    }
+    image.blobs().iter().all(|blob| {
+        let path = blobs.join(blob.key());
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() == blob.size => stats
+                .content_hash(&path, &meta)
+                .is_ok_and(|hash| crate::image::digest::from_hash(&hash) == blob.digest),
+            _ => false,
+        }
+    })
 }
 
 fn write_file(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
