@@ -1,5 +1,10 @@
 //! `docker load` of a packed image: the platform the local engine runs, from
 //! the archive (or an archive written for that platform), tagged.
+//!
+//! docker's own lines are summarised as one [`Event::Loaded`] with the
+//! loaded tags; lines gopack does not know are passed on. A tag that moves to
+//! the new image can leave the old one without any tag (dangling): that is a
+//! warning naming the old image and how to remove it.
 
 use crate::cache::Cache;
 use crate::engine::Packed;
@@ -40,16 +45,98 @@ pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<V
         super::archive::write(cache, image, chosen, packed.metadata.epoch, &path)?;
         path
     };
-    docker
-        .cmd(["load", "--input", archive.as_str()])
-        .help("`docker load` failed: check that the engine is running and has disk space")
-        .stream(reporter)?;
     let tags = packed.references();
+    let before: Vec<(String, Option<String>)> = tags
+        .iter()
+        .map(|tag| (tag.clone(), image_id(&docker, tag)))
+        .collect();
+    let cmd = docker.cmd(["load", "--input", archive.as_str()]);
+    let out = cmd.output()?;
+    if out.code != Some(0) {
+        return Err(Error::Command {
+            command: cmd.display(),
+            status: match out.code {
+                Some(code) => format!("exit status: {code}"),
+                None => "killed by a signal".into(),
+            },
+            output: format!("{}{}", out.stdout, out.stderr),
+            help: "`docker load` failed: check that the engine is running and has disk space"
+                .into(),
+        });
+    }
+    for line in out.stdout.lines().chain(out.stderr.lines()) {
+        if !is_summarised(line) {
+            reporter.report(Event::Output {
+                tool: "docker".into(),
+                line: line.to_string(),
+            });
+        }
+    }
     reporter.report(Event::Loaded {
         app: packed.app.clone(),
         tags: tags.clone(),
     });
+    warn_dangling(&docker, &before, reporter);
     Ok(tags)
+}
+
+/// Whether `docker load` printed `line` about what the summary says: loaded
+/// images, and tags moved off older images (see [`warn_dangling`]).
+fn is_summarised(line: &str) -> bool {
+    let line = line.trim();
+    line.is_empty()
+        || line.starts_with("Loaded image")
+        || (line.starts_with("The image ") && line.contains("renaming the old one"))
+}
+
+/// The id of a local image, or None when the engine has none by that name.
+fn image_id(docker: &Docker, reference: &str) -> Option<String> {
+    let out = docker
+        .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .ok()?;
+    (out.code == Some(0)).then(|| out.stdout.trim().to_string())
+}
+
+/// Warns about each image a tag was moved away from when the image has no
+/// tag left: one warning per old image, naming it and how to remove it.
+pub fn warn_dangling(
+    docker: &Docker,
+    before: &[(String, Option<String>)],
+    reporter: &dyn Reporter,
+) {
+    let mut old: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (tag, id) in before {
+        let Some(id) = id else { continue };
+        if image_id(docker, tag).as_deref() == Some(id.as_str()) {
+            continue;
+        }
+        match old.iter_mut().find(|(known, _)| known == id) {
+            Some((_, tags)) => tags.push(tag),
+            None => old.push((id, vec![tag])),
+        }
+    }
+    for (id, moved) in old {
+        let tags_left = docker
+            .cmd(["image", "inspect", "--format", "{{len .RepoTags}}", id])
+            .output()
+            .ok()
+            .filter(|out| out.code == Some(0))
+            .map(|out| out.stdout.trim().to_string());
+        if tags_left.as_deref() != Some("0") {
+            continue;
+        }
+        let short = id.strip_prefix("sha256:").unwrap_or(id);
+        let short = &short[..short.len().min(12)];
+        reporter.report(Event::Warning {
+            message: format!(
+                "{} moved to the new image; the old image {short} has no tag left (dangling): \
+                 remove it with `docker rmi {short}`, or every dangling image with \
+                 `docker image prune`",
+                moved.join(" and ")
+            ),
+        });
+    }
 }
 
 /// The docker engine's platform.
