@@ -249,6 +249,7 @@ impl<'a> DockerEngine<'a> {
             .map(|tag| format!("{}:{tag}", app.name()))
             .collect();
         self.build_every_platform(app, &file, &context, &metadata)?;
+        let before = self.docker.image_ids(&references);
         let iidfile = temp_dir.join("image-id");
         let mut cmd = self
             .build_cmd(&file, &context)
@@ -289,6 +290,7 @@ impl<'a> DockerEngine<'a> {
             app: app.name().into(),
             tags: references.clone(),
         });
+        self.docker.warn_dangling(&before, self.reporter);
         // The image holds one platform, the engine's.
         let expect = Expectations {
             platforms: vec![options.platform.clone()],
@@ -449,12 +451,7 @@ impl<'a> DockerEngine<'a> {
 
     /// The id of a local image, or None when the engine has no such image.
     fn image_id(&self, reference: &str) -> Option<String> {
-        let out = self
-            .docker
-            .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
-            .output()
-            .ok()?;
-        (out.code == Some(0)).then(|| out.stdout.trim().to_string())
+        self.docker.image_id(reference)
     }
 
     /// `docker build` (or `docker buildx build --load`) with the Dockerfile and context.

@@ -46,10 +46,7 @@ pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<V
         path
     };
     let tags = packed.references();
-    let before: Vec<(String, Option<String>)> = tags
-        .iter()
-        .map(|tag| (tag.clone(), image_id(&docker, tag)))
-        .collect();
+    let before = docker.image_ids(&tags);
     let cmd = docker.cmd(["load", "--input", archive.as_str()]);
     let out = cmd.output()?;
     if out.code != Some(0) {
@@ -76,67 +73,17 @@ pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<V
         app: packed.app.clone(),
         tags: tags.clone(),
     });
-    warn_dangling(&docker, &before, reporter);
+    docker.warn_dangling(&before, reporter);
     Ok(tags)
 }
 
 /// Whether `docker load` printed `line` about what the summary says: loaded
-/// images, and tags moved off older images (see [`warn_dangling`]).
+/// images, and tags moved off older images (see [`Docker::warn_dangling`]).
 fn is_summarised(line: &str) -> bool {
     let line = line.trim();
     line.is_empty()
         || line.starts_with("Loaded image")
         || (line.starts_with("The image ") && line.contains("renaming the old one"))
-}
-
-/// The id of a local image, or None when the engine has none by that name.
-fn image_id(docker: &Docker, reference: &str) -> Option<String> {
-    let out = docker
-        .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
-        .output()
-        .ok()?;
-    (out.code == Some(0)).then(|| out.stdout.trim().to_string())
-}
-
-/// Warns about each image a tag was moved away from when the image has no
-/// tag left: one warning per old image, naming it and how to remove it.
-pub fn warn_dangling(
-    docker: &Docker,
-    before: &[(String, Option<String>)],
-    reporter: &dyn Reporter,
-) {
-    let mut old: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (tag, id) in before {
-        let Some(id) = id else { continue };
-        if image_id(docker, tag).as_deref() == Some(id.as_str()) {
-            continue;
-        }
-        match old.iter_mut().find(|(known, _)| known == id) {
-            Some((_, tags)) => tags.push(tag),
-            None => old.push((id, vec![tag])),
-        }
-    }
-    for (id, moved) in old {
-        let tags_left = docker
-            .cmd(["image", "inspect", "--format", "{{len .RepoTags}}", id])
-            .output()
-            .ok()
-            .filter(|out| out.code == Some(0))
-            .map(|out| out.stdout.trim().to_string());
-        if tags_left.as_deref() != Some("0") {
-            continue;
-        }
-        let short = id.strip_prefix("sha256:").unwrap_or(id);
-        let short = &short[..short.len().min(12)];
-        reporter.report(Event::Warning {
-            message: format!(
-                "{} moved to the new image; the old image {short} has no tag left (dangling): \
-                 remove it with `docker rmi {short}`, or every dangling image with \
-                 `docker image prune`",
-                moved.join(" and ")
-            ),
-        });
-    }
 }
 
 /// The docker engine's platform.
