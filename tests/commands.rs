@@ -170,3 +170,46 @@ fn run_prints_the_output_and_passes_the_exit_code_through() {
         let _ = Command::new("docker").args(["rmi", &reference]).output();
     }
 }
+
+#[test]
+fn clean_removes_the_apps_deps_images_and_no_others() {
+    require_tool("docker", "docker.io");
+    let name = format!("gopack-test-clean-{}", std::process::id());
+    let ws = TestWorkspace::new(&format!(
+        "[[workspace.metadata.gopack.apps]]\nname = \"{name}\"\npath = \"hello\"\n"
+    ));
+    ws.copy("examples/hello", "hello");
+    // Deps images as the docker engine tags them, and a neighbour that is not this app's.
+    let empty = ws.root.join("empty.tar");
+    run_ok(Command::new("tar").args(["-cf", empty.as_str(), "-T", "/dev/null"]));
+    let ours = [
+        format!("gopack-deps/{name}:k1"),
+        format!("gopack-deps/{name}:k2"),
+    ];
+    let neighbour = format!("gopack-deps/{name}-other:k1");
+    for tag in ours.iter().chain([&neighbour]) {
+        run_ok(Command::new("docker").args(["import", empty.as_str(), tag]));
+    }
+
+    let out = ws.xtask(["clean", &name, "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for tag in &ours {
+        assert!(
+            stdout.contains(&format!("would remove docker image {tag} (")),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains(&neighbour), "{stdout}");
+    assert_eq!(docker_images(&format!("gopack-deps/{name}")).len(), 2);
+
+    let out = ws.xtask(["clean", &name]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(docker_images(&format!("gopack-deps/{name}")).is_empty());
+    assert_eq!(
+        docker_images(&neighbour).len(),
+        1,
+        "another repository was removed"
+    );
+    let _ = Command::new("docker").args(["rmi", &neighbour]).output();
+}

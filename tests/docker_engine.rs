@@ -814,6 +814,25 @@ labels = { "com.example.team" = "core" }
         classic.contains("--build-arg BUILDPLATFORM=linux/amd64 --build-arg TARGETOS=linux --build-arg TARGETARCH=amd64 -t hello:1.2.0 hello"),
         "{classic}"
     );
+    // A 32-bit arm platform: GOARM from TARGETVARIANT, which the classic form passes.
+    let out = ws.xtask([
+        "dockerfile",
+        "hello",
+        "--classic",
+        "--platform",
+        "linux/arm/v7",
+        "--platform",
+        "linux/amd64",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let arm = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "ARG TARGETOS TARGETARCH TARGETVARIANT\n",
+        "GOARM=\"${TARGETVARIANT#v}\"",
+        "--build-arg TARGETARCH=arm --build-arg TARGETVARIANT=v7",
+    ] {
+        assert!(arm.contains(expected), "{expected}\n{arm}");
+    }
     // cgo builds on the target platform: no cross-compiling builder.
     let full = std::fs::read_to_string(snapshots.join("full.Dockerfile")).unwrap();
     assert!(
