@@ -495,6 +495,22 @@ fn pack_runs_as_the_unprivileged_user_and_passes_verify() {
     // pack ran verify; check the report through the library too.
     let (packed, _) = docker_pack(&ws);
     assert!(packed.report.passed(), "{}", packed.report.table());
+
+    // `run` with the app's engine (docker): built (from the layer cache), run, exit code 0.
+    ws.set_config(&format!(
+        "[[workspace.metadata.gopack.apps]]\nname = \"{}\"\npath = \"app\"\n\
+         platforms = [\"linux/amd64\"]\nbinary-path = \"/go/bin/app\"\n\
+         version-variable = \"main.version\"\nbuilder-image = \"{}\"\nengine = \"docker\"\n",
+        t.app,
+        builder_image()
+    ));
+    let out = ws.xtask(["run", &t.app]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("hello from gopack dev\nuid=10001 gid=10001\n"),
+        "{said}"
+    );
 }
 
 /// cgo = "static" with the idioms' builder (gcc and musl-dev installed): the
