@@ -20,6 +20,12 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
 /// Prefix of temporary files; never read as entries.
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// Every kind of entry, one folder each: `clean` removes a cache folder only
+/// when it holds nothing else. A new kind of entry is added here.
+pub const FOLDERS: &[&str] = &[
+    "bin", "bin-sums", "blobs", "deps", "layers", "sbom", "stat", "tools", "verified",
+];
+
 /// A cache folder with one subfolder per kind of entry (`deps`, `bin`, `blobs`, ...).
 #[derive(Debug, Clone)]
 pub struct Cache {

@@ -241,6 +241,78 @@ impl Cmd {
     }
 }
 
+impl Cmd {
+    /// Runs the command attached to gopack's own terminal (stdin, stdout and
+    /// stderr inherited) and returns its exit code (`None` when a signal
+    /// killed it). Ctrl-C and SIGTERM reach the child (the terminal's process
+    /// group, or the child's own signal forwarding): gopack waits for it
+    /// instead of dying first, so the child's exit code is what gopack gives.
+    pub fn interactive(&self) -> Result<Option<i32>> {
+        let _signals = ForwardedSignals::install();
+        let output = self
+            .expression()
+            .unchecked()
+            .run()
+            .map_err(|e| self.spawn_error(e))?;
+        Ok(output.status.code())
+    }
+}
+
+/// While alive, SIGINT and SIGTERM do not end gopack (a handler that does
+/// nothing; unlike an ignored signal, a handler is not inherited by the child).
+struct ForwardedSignals {
+    #[cfg(unix)]
+    old: [(libc::c_int, libc::sigaction); 2],
+}
+
+#[cfg(unix)]
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+impl ForwardedSignals {
+    #[cfg(unix)]
+    fn install() -> ForwardedSignals {
+        let signals = [libc::SIGINT, libc::SIGTERM];
+        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler
+        // that does nothing (async-signal-safe); the old actions are kept and
+        // restored on drop.
+        unsafe {
+            let mut old: [(libc::c_int, libc::sigaction); 2] = std::mem::zeroed();
+            for (i, signal) in signals.iter().enumerate() {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut action.sa_mask);
+                action.sa_flags = libc::SA_RESTART;
+                old[i].0 = *signal;
+                libc::sigaction(*signal, &action, &mut old[i].1);
+            }
+            ForwardedSignals { old }
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> ForwardedSignals {
+        ForwardedSignals {}
+    }
+}
+
+impl Drop for ForwardedSignals {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        for (signal, action) in &self.old {
+            // SAFETY: restores the action saved by `install`.
+            unsafe {
+                libc::sigaction(*signal, action, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Whether gopack's standard input is a terminal.
+pub fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
+}
+
 /// Asks the kernel to kill the child when gopack's spawning thread ends.
 #[cfg(target_os = "linux")]
 fn die_with_parent(cmd: &mut std::process::Command) -> std::io::Result<()> {

@@ -207,6 +207,66 @@ impl Docker {
             .map(|v| v.trim().to_string())
     }
 
+    /// The id of a local image, or None when the engine has none by that name.
+    pub fn image_id(&self, reference: &str) -> Option<String> {
+        let out = self
+            .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
+            .output()
+            .ok()?;
+        (out.code == Some(0)).then(|| out.stdout.trim().to_string())
+    }
+
+    /// Each reference with the id of the image it names now, before a load or
+    /// build moves it (see [`Docker::warn_dangling`]).
+    pub fn image_ids(&self, references: &[String]) -> Vec<(String, Option<String>)> {
+        references
+            .iter()
+            .map(|r| (r.clone(), self.image_id(r)))
+            .collect()
+    }
+
+    /// Warns about each image a tag was moved away from (`before`, from
+    /// [`Docker::image_ids`]) when that image has no tag left: one warning per
+    /// old image, naming it and how to remove it.
+    pub fn warn_dangling(
+        &self,
+        before: &[(String, Option<String>)],
+        reporter: &dyn crate::report::Reporter,
+    ) {
+        let mut old: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (tag, id) in before {
+            let Some(id) = id else { continue };
+            if self.image_id(tag).as_deref() == Some(id.as_str()) {
+                continue;
+            }
+            match old.iter_mut().find(|(known, _)| known == id) {
+                Some((_, tags)) => tags.push(tag),
+                None => old.push((id, vec![tag])),
+            }
+        }
+        for (id, moved) in old {
+            let tags_left = self
+                .cmd(["image", "inspect", "--format", "{{len .RepoTags}}", id])
+                .output()
+                .ok()
+                .filter(|out| out.code == Some(0))
+                .map(|out| out.stdout.trim().to_string());
+            if tags_left.as_deref() != Some("0") {
+                continue;
+            }
+            let short = id.strip_prefix("sha256:").unwrap_or(id);
+            let short = &short[..short.len().min(12)];
+            reporter.report(crate::report::Event::Warning {
+                message: format!(
+                    "{} moved to the new image; the old image {short} has no tag left (dangling): \
+                     remove it with `docker rmi {short}`, or every dangling image with \
+                     `docker image prune`",
+                    moved.join(" and ")
+                ),
+            });
+        }
+    }
+
     /// The engine's platform as `os/arch`.
     pub fn engine_platform(&self) -> Result<String> {
         let text = self

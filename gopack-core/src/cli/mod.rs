@@ -18,18 +18,22 @@
 //! ```
 
 mod build;
+mod clean;
 mod console;
 mod dockerfile;
 mod doctor;
 mod elapsed;
 mod pack;
+mod run;
 mod verify;
 
 pub use build::BuildArgs;
+pub use clean::CleanArgs;
 pub use console::Console;
 pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
+pub use run::RunArgs;
 pub use verify::VerifyArgs;
 
 use crate::config::{Overrides, Workspace};
@@ -60,8 +64,12 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Check that an image keeps the promises of the idioms (static, non-root, certs, ...).
     Verify(VerifyArgs),
-    /// Print the app's multi-stage Dockerfile (the docker engine's), or check a committed one.
+    /// Print the app's multi-platform Dockerfile (the docker engine's), or check a committed one.
     Dockerfile(Box<DockerfileArgs>),
+    /// Pack the app, load it into docker and run it (`docker run --rm`), passing ARGS after `--`.
+    Run(Box<RunArgs>),
+    /// Remove gopack's outputs, cache and deps images (all, or those of the named apps).
+    Clean(CleanArgs),
 }
 
 impl Command {
@@ -87,6 +95,8 @@ impl Command {
             Command::Pack(args) => args.run(),
             Command::Verify(args) => args.run(),
             Command::Dockerfile(args) => args.run(),
+            Command::Run(args) => args.run(),
+            Command::Clean(args) => args.run(),
         }
     }
 }

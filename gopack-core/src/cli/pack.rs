@@ -162,7 +162,7 @@ impl PackArgs {
 }
 
 /// A failed verify stops the run before the image is loaded or pushed.
-fn check_report(report: &Report, image: &str) -> Result<()> {
+pub(super) fn check_report(report: &Report, image: &str) -> Result<()> {
     if report.passed() {
         return Ok(());
     }

@@ -10,6 +10,13 @@
 //! temporary copy of the module (no `.git`, no `target/`); the user's files
 //! are never touched. BuildKit cache mounts are used when buildx is there; the
 //! classic builder works too.
+//!
+//! The Dockerfile is the one multi-platform file `cargo xtask dockerfile`
+//! prints. With buildx every configured platform is built (into
+//! `<target>/gopack/<app>/<app>.docker.tar`, an OCI archive) and the engine's
+//! platform is loaded; the classic builder builds the engine's platform, and
+//! gets the platform arguments BuildKit would set (`BUILDPLATFORM`,
+//! `TARGETOS`, `TARGETARCH`) as `--build-arg`s.
 
 use super::ImageMetadata;
 use crate::build::short;
@@ -212,6 +219,7 @@ impl<'a> DockerEngine<'a> {
             let file = temp_dir.join("deps.Dockerfile");
             std::fs::write(&file, text).at(&file, "write")?;
             self.build_cmd(&file, &context)
+                .args(self.platform_args(app, &options, true))
                 .args(["--target", "deps", "--tag", deps_tag.as_str()])
                 .help(format!(
                     "the deps stage of `{}` failed: check go.mod and go.sum, the module proxy \
@@ -240,9 +248,12 @@ impl<'a> DockerEngine<'a> {
             .iter()
             .map(|tag| format!("{}:{tag}", app.name()))
             .collect();
+        self.build_every_platform(app, &file, &context, &metadata)?;
+        let before = self.docker.image_ids(&references);
         let iidfile = temp_dir.join("image-id");
         let mut cmd = self
             .build_cmd(&file, &context)
+            .args(self.platform_args(app, &options, false))
             .args(["--build-arg", &format!("VERSION={}", metadata.version)])
             .args(["--iidfile", iidfile.as_str()])
             .args([
@@ -279,6 +290,7 @@ impl<'a> DockerEngine<'a> {
             app: app.name().into(),
             tags: references.clone(),
         });
+        self.docker.warn_dangling(&before, self.reporter);
         // The image holds one platform, the engine's.
         let expect = Expectations {
             platforms: vec![options.platform.clone()],
@@ -319,7 +331,100 @@ impl<'a> DockerEngine<'a> {
             platform,
             deps_image: None,
             cache_mounts: self.buildx,
+            classic: !self.buildx,
         })
+    }
+
+    /// The platform arguments: `--platform` for buildx, the values BuildKit
+    /// would set as `--build-arg`s for the classic builder.
+    fn platform_args(&self, app: &App, options: &Options, deps_only: bool) -> Vec<String> {
+        if self.buildx {
+            return vec!["--platform".into(), options.platform.to_string()];
+        }
+        dockerfile::platform_args(app, &options.platform, &self.engine_platform, deps_only)
+            .into_iter()
+            .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")])
+            .collect()
+    }
+
+    /// With buildx and more than one platform, builds every platform into
+    /// `<target>/gopack/<app>/<app>.docker.tar` (an OCI archive), written to a
+    /// temporary name and renamed. The classic builder builds one platform; a
+    /// builder that cannot build them all (the `docker` driver exports no OCI
+    /// archive of several platforms) is a warning.
+    fn build_every_platform(
+        &self,
+        app: &App,
+        file: &Utf8Path,
+        context: &Utf8Path,
+        metadata: &ImageMetadata,
+    ) -> Result<()> {
+        let platforms = app.platforms();
+        if !self.buildx || platforms.len() < 2 {
+            if platforms.len() > 1 {
+                self.reporter.report(Event::Note {
+                    message: format!(
+                        "{}: the classic builder builds {} only; buildx builds every platform \
+                         ({}), or use the oci engine",
+                        app.name(),
+                        self.engine_platform,
+                        platforms
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            return Ok(());
+        }
+        let dir = self.workspace.out_dir().join(app.name());
+        std::fs::create_dir_all(&dir).at(&dir, "create")?;
+        let archive = dir.join(format!("{}.docker.tar", app.name()));
+        let temp = dir.join(format!(".tmp-{}.docker.tar", std::process::id()));
+        let list: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+        let mut cmd = self
+            .docker
+            .cmd(["buildx", "build", "--platform", &list.join(",")])
+            .args(["--output", &format!("type=oci,dest={temp}")])
+            .args(["--build-arg", &format!("VERSION={}", metadata.version)]);
+        if let Some(builder) = &self.options.builder {
+            cmd = cmd.args(["--builder", builder.as_str()]);
+        }
+        for (name, value) in &self.options.build_args {
+            cmd = cmd.args(["--build-arg", &format!("{name}={value}")]);
+        }
+        let result = cmd
+            .args(["--file", file.as_str(), context.as_str()])
+            .help(format!(
+                "`docker buildx build` of `{}` for {} failed: the builder must be able to build \
+                 every platform (a docker-container builder, `--builder NAME`), or use the oci \
+                 engine",
+                app.name(),
+                list.join(", ")
+            ))
+            .stream(self.reporter);
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&temp);
+            // The engine's platform is still built and loaded, as without buildx.
+            self.reporter.report(Event::Warning {
+                message: format!(
+                    "{}: every platform was not built ({e}); the image of {} is built and loaded",
+                    app.name(),
+                    self.engine_platform
+                ),
+            });
+            return Ok(());
+        }
+        std::fs::rename(&temp, &archive).at(&archive, "write")?;
+        self.reporter.report(Event::Note {
+            message: format!(
+                "{}: every platform ({}) in {archive}",
+                app.name(),
+                list.join(", ")
+            ),
+        });
+        Ok(())
     }
 
     /// The builder image's id; pulls it when the engine lacks it.
@@ -346,12 +451,7 @@ impl<'a> DockerEngine<'a> {
 
     /// The id of a local image, or None when the engine has no such image.
     fn image_id(&self, reference: &str) -> Option<String> {
-        let out = self
-            .docker
-            .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
-            .output()
-            .ok()?;
-        (out.code == Some(0)).then(|| out.stdout.trim().to_string())
+        self.docker.image_id(reference)
     }
 
     /// `docker build` (or `docker buildx build --load`) with the Dockerfile and context.

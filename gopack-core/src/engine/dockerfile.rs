@@ -1,12 +1,23 @@
 //! The idioms' multi-stage Dockerfile, rendered from an app's config.
 //!
-//! Three stages: `deps` (the builder image with the packages, the app user,
-//! the final root filesystem's base files, and `go mod download` as its own
-//! step, so it is cached by go.sum), `build` (the same `go build` as the oci
-//! engine) and the `FROM scratch` image with two `COPY` layers, a numeric
-//! `USER` and an exec-form `ENTRYPOINT`. Modes are set in the builder because
-//! the classic builder has no `COPY --chmod`; the final tree matches
-//! [`crate::rootfs`] file for file.
+//! One file for every platform, in the common multi-platform form: the
+//! builder runs on the build machine (`FROM --platform=$BUILDPLATFORM`) and
+//! cross-compiles for the target (`ARG TARGETOS TARGETARCH`, `GOOS/GOARCH`
+//! from them). Three stages: `deps` (the builder image with the packages, the
+//! app user, the final root filesystem's base files, and `go mod download` as
+//! its own step, so it is cached by go.sum), `build` (the same `go build` as
+//! the oci engine) and the `FROM scratch` image with two `COPY` layers, a
+//! numeric `USER` and an exec-form `ENTRYPOINT`. Modes are set in the builder
+//! because the classic builder has no `COPY --chmod`; the final tree matches
+//! [`crate::rootfs`] file for file. cgo apps build on the target platform
+//! (their C compiler is the builder's own), so their builder has no
+//! `--platform`.
+//!
+//! The classic builder sets no platform arguments and expands only ARGs
+//! declared before the first `FROM`: [`Options::classic`] declares
+//! `ARG BUILDPLATFORM` there, and the engine passes the values as build args
+//! ([`platform_args`]). [`dockerignore`] renders the `.dockerignore` that
+//! keeps the context as the docker engine's copy of the module.
 
 use crate::build::{main_package, BuildFlags};
 use crate::config::{App, Tzdata};
@@ -31,23 +42,70 @@ const ZONEINFO_SKIP: &[&str] = &["right", "localtime", "posixrules"];
 /// How to render.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The platform the binary is built for (GOOS/GOARCH).
+    /// The platform the docker engine builds (the engine's); the file itself
+    /// takes the target from `TARGETOS`/`TARGETARCH`.
     pub platform: Platform,
     /// Start the build stage from this already-built deps image instead of the deps stage.
     pub deps_image: Option<String>,
     /// Use BuildKit cache mounts (`RUN --mount=type=cache`) for the Go build cache.
     pub cache_mounts: bool,
+    /// For the classic builder: declare `ARG BUILDPLATFORM` before the first
+    /// `FROM` (the classic builder expands only those), to be passed with
+    /// `--build-arg` like the target's arguments ([`platform_args`]).
+    pub classic: bool,
 }
 
 impl Options {
-    /// Options for the committed Dockerfile: the app's first platform, no cache mounts.
+    /// Options for the committed Dockerfile: BuildKit's form, no cache mounts.
     pub fn for_app(app: &App) -> Options {
         Options {
             platform: app.platforms()[0].clone(),
             deps_image: None,
             cache_mounts: false,
+            classic: false,
         }
     }
+}
+
+/// Whether the builder runs on the build platform and cross-compiles: every
+/// app but a cgo one, whose C compiler builds for its own platform.
+pub fn cross_compiles(app: &App) -> bool {
+    !app.config.cgo.enabled()
+}
+
+/// Whether the file declares `TARGETVARIANT` (for GOARM): the app has a 32-bit arm platform.
+fn uses_variant(app: &App) -> bool {
+    app.platforms().iter().any(|p| p.arch == "arm")
+}
+
+/// The build args the classic builder needs to build `platform` on
+/// `build_platform` (BuildKit sets them itself): `BUILDPLATFORM` when the
+/// builder cross-compiles, `TARGETOS`, `TARGETARCH` and, for arm,
+/// `TARGETVARIANT`. With `deps_only`, only what the deps stage reads.
+pub fn platform_args(
+    app: &App,
+    platform: &Platform,
+    build_platform: &Platform,
+    deps_only: bool,
+) -> Vec<(String, String)> {
+    let mut args = Vec::new();
+    if cross_compiles(app) {
+        args.push(("BUILDPLATFORM".to_string(), build_platform.to_string()));
+    }
+    if deps_only {
+        return args;
+    }
+    args.push(("TARGETOS".into(), platform.os.clone()));
+    args.push(("TARGETARCH".into(), platform.arch.clone()));
+    if uses_variant(app) {
+        let variant = match (&platform.variant, platform.arch.as_str()) {
+            (Some(v), _) => v.clone(),
+            (None, "arm") => "v7".into(),
+            (None, _) => String::new(),
+        };
+        args.push(("TARGETVARIANT".into(), variant));
+    }
+    args
 }
 
 /// A rendered Dockerfile, stage by stage.
@@ -104,24 +162,17 @@ pub fn builder_image(app: &App) -> Result<String> {
 
 /// Renders the Dockerfile of `app`.
 pub fn render(app: &App, options: &Options) -> Result<Dockerfile> {
-    let config = &app.config;
     let builder = builder_image(app)?;
     let has_go_sum = app.dir.join("go.sum").is_file();
     let vendored = ModuleSetup::detect(app)?.vendored();
 
-    let header = format!(
-        "# The image of `{name}`, generated by gopack from [workspace.metadata.gopack].\n\
-         # Regenerate: cargo xtask dockerfile {name} > Dockerfile\n\
-         # Check:      cargo xtask dockerfile {name} --check Dockerfile\n\
-         # Platform:   {platform} (GOOS/GOARCH are fixed below; render one file per platform with --platform)\n",
-        name = config.name,
-        platform = options.platform
-    );
+    let header = header(app, options);
 
     let deps = match &options.deps_image {
         Some(image) => format!(
             "# Stage 1: the dependencies, built before and tagged by the go.sum hash.\n\
-             FROM {image} AS deps\n"
+             FROM {}{image} AS deps\n",
+            from_platform(app)
         ),
         None => deps_stage(app, &builder, has_go_sum, vendored),
     };
@@ -134,6 +185,163 @@ pub fn render(app: &App, options: &Options) -> Result<Dockerfile> {
         build,
         image,
     })
+}
+
+/// `--platform=$BUILDPLATFORM ` for a builder that cross-compiles, else nothing.
+fn from_platform(app: &App) -> &'static str {
+    if cross_compiles(app) {
+        "--platform=$BUILDPLATFORM "
+    } else {
+        ""
+    }
+}
+
+/// `ARG VERSION`'s default: the fixed version (`version` or `--app-version`), else `dev`.
+fn version_default(app: &App) -> String {
+    match &app.config.version {
+        Some(version) if !version.is_empty() => docker_word(version),
+        _ => "dev".into(),
+    }
+}
+
+/// The header: what the file is, the build context, and the commands that build it.
+fn header(app: &App, options: &Options) -> String {
+    let name = &app.config.name;
+    let context = context_dir(app);
+    let file = format!("{}/Dockerfile", context.trim_end_matches('/'));
+    let file = file.trim_start_matches("./");
+    let (version_arg, tag) = match &app.config.version {
+        Some(version) if !version.is_empty() => (String::new(), super::metadata::tag_for(version)),
+        _ => (
+            " --build-arg VERSION=<version>".to_string(),
+            "<version>".to_string(),
+        ),
+    };
+    let platforms: Vec<String> = app.platforms().iter().map(|p| p.to_string()).collect();
+    let classic_flag = if options.classic { " --classic" } else { "" };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# The image of `{name}`, generated by gopack from [workspace.metadata.gopack]."
+    );
+    let _ = writeln!(
+        s,
+        "# Regenerate: cargo xtask dockerfile {name}{classic_flag} > {file}"
+    );
+    let _ = writeln!(
+        s,
+        "# Check:      cargo xtask dockerfile {name}{classic_flag} --check {file}"
+    );
+    let _ = writeln!(
+        s,
+        "# Context:    {context} (the module folder, relative to the workspace root; this file is its"
+    );
+    let _ = writeln!(
+        s,
+        "#             Dockerfile). Keep .git, target/ and nested modules out of the context with"
+    );
+    let _ = writeln!(
+        s,
+        "#             cargo xtask dockerfile {name} --dockerignore {}/.dockerignore",
+        context.trim_end_matches('/')
+    );
+    if options.classic {
+        let platform = &options.platform;
+        let mut args = String::new();
+        for (key, value) in platform_args(app, platform, platform, false) {
+            let _ = write!(args, " --build-arg {key}={value}");
+        }
+        let _ = writeln!(
+            s,
+            "# Build:      DOCKER_BUILDKIT=0 docker build{args}{version_arg} -t {name}:{tag} {context}"
+        );
+        let _ = writeln!(
+            s,
+            "#             (the classic builder sets no platform arguments: pass them, one platform per build)"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "# Build:      docker buildx build --platform {}{version_arg} -t {name}:{tag} {context}",
+            platforms.join(",")
+        );
+        let _ = writeln!(
+            s,
+            "#             docker build{version_arg} -t {name}:{tag} {context}   (BuildKit; the engine's platform only)"
+        );
+    }
+    if options.classic && cross_compiles(app) {
+        s.push_str(
+            "\n# The classic builder expands only arguments declared before the first FROM.\n",
+        );
+        s.push_str("ARG BUILDPLATFORM\n");
+    }
+    s
+}
+
+/// The build context: the module folder, relative to the workspace root.
+fn context_dir(app: &App) -> String {
+    let path = app.config.path.as_str().trim_end_matches('/');
+    if path.is_empty() {
+        ".".into()
+    } else {
+        path.to_string()
+    }
+}
+
+/// The first line of a `.dockerignore` gopack wrote.
+pub const DOCKERIGNORE_MARKER: &str = "# generated by gopack:";
+
+/// A `.dockerignore` for the module folder that leaves out what the docker
+/// engine's copy of the module leaves out: `.git` and every hidden folder,
+/// nested modules, and the cargo target folder when it is inside the module.
+pub fn dockerignore(app: &App, target_dir: &Utf8Path) -> Result<String> {
+    let mut excluded = Vec::new();
+    ignored_paths(&app.dir, &app.dir, target_dir, &mut excluded)?;
+    excluded.sort();
+    let mut s = format!(
+        "{DOCKERIGNORE_MARKER} the build context of `{}` ({}), as `pack --engine docker` copies it.\n\
+         # Regenerate: cargo xtask dockerfile {} --dockerignore <this file>\n\
+         .git\n**/.git\n",
+        app.name(),
+        context_dir(app),
+        app.name()
+    );
+    for path in excluded {
+        if path != ".git" {
+            let _ = writeln!(s, "{path}");
+        }
+    }
+    Ok(s)
+}
+
+fn ignored_paths(
+    root: &Utf8Path,
+    dir: &Utf8Path,
+    target_dir: &Utf8Path,
+    out: &mut Vec<String>,
+) -> Result<()> {
+    let mut entries: Vec<_> = dir
+        .read_dir_utf8()
+        .at(dir, "list")?
+        .collect::<std::io::Result<Vec<_>>>()
+        .at(dir, "list")?;
+    entries.sort_by(|a, b| a.file_name().cmp(b.file_name()));
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type().at(path, "read")?;
+        if !kind.is_dir() {
+            continue;
+        }
+        let relative = path.strip_prefix(root).unwrap_or(path).as_str().to_string();
+        if entry.file_name().starts_with('.') || path == target_dir || path.join("go.mod").is_file()
+        {
+            out.push(relative);
+            continue;
+        }
+        ignored_paths(root, path, target_dir, out)?;
+    }
+    Ok(())
 }
 
 fn deps_stage(app: &App, builder: &str, has_go_sum: bool, vendored: bool) -> String {
@@ -151,7 +359,12 @@ fn deps_stage(app: &App, builder: &str, has_go_sum: bool, vendored: bool) -> Str
         );
         s.push_str("# (cached until go.mod or go.sum change).\n");
     }
-    let _ = writeln!(s, "FROM {builder} AS deps");
+    if cross_compiles(app) {
+        s.push_str("# It runs on the build machine and cross-compiles for the target platform.\n");
+    } else {
+        s.push_str("# cgo: it runs on the target platform (emulated when that is not the build machine's).\n");
+    }
+    let _ = writeln!(s, "FROM {}{builder} AS deps", from_platform(app));
     let _ = writeln!(s, "ARG USERNAME={}", user.name);
     let _ = writeln!(s, "ARG USER_ID={}", user.uid);
     let _ = writeln!(s, "ARG GROUP_ID={}", user.gid());
@@ -263,20 +476,18 @@ fn build_stage(app: &App, options: &Options) -> Result<String> {
         "CGO_ENABLED".into(),
         if config.cgo.enabled() { "1" } else { "0" }.into(),
     )];
-    env.extend(
-        options
-            .platform
-            .go_env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v)),
-    );
     env.extend(config.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     if options.cache_mounts {
         env.push(("GOCACHE".into(), GOCACHE_DIR.into()));
     }
     env.sort();
 
-    let mut go_build = String::new();
+    // The target platform, from the arguments BuildKit sets (the engine passes
+    // them to the classic builder).
+    let mut go_build = String::from("GOOS=\"${TARGETOS}\" GOARCH=\"${TARGETARCH}\" ");
+    if uses_variant(app) {
+        go_build.push_str("GOARM=\"${TARGETVARIANT#v}\" ");
+    }
     for (name, value) in &env {
         let _ = write!(go_build, "{name}={} ", sh_word(value));
     }
@@ -299,9 +510,14 @@ fn build_stage(app: &App, options: &Options) -> Result<String> {
     parents.reverse();
 
     let mut s = String::new();
-    s.push_str("# Stage 2: the static binary, built as the oci engine builds it.\n");
+    s.push_str("# Stage 2: the static binary for the target platform, built as the oci engine builds it.\n");
     s.push_str("FROM deps AS build\n");
-    s.push_str("ARG VERSION=dev\n");
+    if uses_variant(app) {
+        s.push_str("ARG TARGETOS TARGETARCH TARGETVARIANT\n");
+    } else {
+        s.push_str("ARG TARGETOS TARGETARCH\n");
+    }
+    let _ = writeln!(s, "ARG VERSION={}", version_default(app));
     s.push_str("COPY . .\n");
     let run = if options.cache_mounts {
         format!("RUN --mount=type=cache,id=gopack-go-build,target={GOCACHE_DIR} ")
@@ -322,7 +538,7 @@ fn image_stage(app: &App) -> String {
     let mut s = String::new();
     s.push_str("# Stage 3: the image: base files and the binary, two layers, no shell.\n");
     s.push_str("FROM scratch\n");
-    s.push_str("ARG VERSION=dev\n");
+    let _ = writeln!(s, "ARG VERSION={}", version_default(app));
     let _ = writeln!(s, "COPY --from=deps {ROOTFS_DIR}/ /");
     let _ = writeln!(s, "COPY --from=build {APPFS_DIR}/ /");
     let mut env = rootfs::settings_env(app);
@@ -454,6 +670,18 @@ fn sh_word(word: &str) -> String {
     }
     quoted.push('"');
     quoted.replace("\\${VERSION}", "${VERSION}")
+}
+
+/// A Dockerfile word: bare when safe, else a double-quoted string.
+fn docker_word(value: &str) -> String {
+    let safe = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.+:@".contains(c));
+    if safe && !value.is_empty() {
+        value.to_string()
+    } else {
+        docker_string(value)
+    }
 }
 
 /// A double-quoted Dockerfile value with no variable expansion.

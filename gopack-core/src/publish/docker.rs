@@ -1,5 +1,10 @@
 //! `docker load` of a packed image: the platform the local engine runs, from
 //! the archive (or an archive written for that platform), tagged.
+//!
+//! docker's own lines are summarised as one [`Event::Loaded`] with the
+//! loaded tags; lines gopack does not know are passed on. A tag that moves to
+//! the new image can leave the old one without any tag (dangling): that is a
+//! warning naming the old image and how to remove it.
 
 use crate::cache::Cache;
 use crate::engine::Packed;
@@ -40,16 +45,45 @@ pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<V
         super::archive::write(cache, image, chosen, packed.metadata.epoch, &path)?;
         path
     };
-    docker
-        .cmd(["load", "--input", archive.as_str()])
-        .help("`docker load` failed: check that the engine is running and has disk space")
-        .stream(reporter)?;
     let tags = packed.references();
+    let before = docker.image_ids(&tags);
+    let cmd = docker.cmd(["load", "--input", archive.as_str()]);
+    let out = cmd.output()?;
+    if out.code != Some(0) {
+        return Err(Error::Command {
+            command: cmd.display(),
+            status: match out.code {
+                Some(code) => format!("exit status: {code}"),
+                None => "killed by a signal".into(),
+            },
+            output: format!("{}{}", out.stdout, out.stderr),
+            help: "`docker load` failed: check that the engine is running and has disk space"
+                .into(),
+        });
+    }
+    for line in out.stdout.lines().chain(out.stderr.lines()) {
+        if !is_summarised(line) {
+            reporter.report(Event::Output {
+                tool: "docker".into(),
+                line: line.to_string(),
+            });
+        }
+    }
     reporter.report(Event::Loaded {
         app: packed.app.clone(),
         tags: tags.clone(),
     });
+    docker.warn_dangling(&before, reporter);
     Ok(tags)
+}
+
+/// Whether `docker load` printed `line` about what the summary says: loaded
+/// images, and tags moved off older images (see [`Docker::warn_dangling`]).
+fn is_summarised(line: &str) -> bool {
+    let line = line.trim();
+    line.is_empty()
+        || line.starts_with("Loaded image")
+        || (line.starts_with("The image ") && line.contains("renaming the old one"))
 }
 
 /// The docker engine's platform.

@@ -1,0 +1,155 @@
+//! `run APP [-- ARGS]`: pack the app (its engine: oci unless configured
+//! otherwise), load the image for the engine's platform into docker, and run
+//! it with `docker run --rm`, as the image's user (its numeric `USER`).
+//!
+//! The app's configured ports (`expose`) are published on the same port
+//! numbers on 127.0.0.1 only (`-p 127.0.0.1:8080:8080/tcp`), so a service is
+//! reachable from this machine and not from the network. `--init` runs
+//! docker's tiny init as PID 1, so Ctrl-C stops an app that installs no
+//! signal handler. `-i -t` only when stdin is a terminal. gopack exits with
+//! the container's exit code.
+
+use super::{Common, Selection};
+use crate::config::EngineKind;
+use crate::engine::{DockerEngine, DockerOptions, OciEngine};
+use crate::plan::{PackOptions, Plan};
+use crate::process::stdin_is_terminal;
+use crate::report::{Event, Reporter};
+use crate::toolchain::Docker;
+use crate::{Error, Result};
+use std::process::ExitCode;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Arguments for the app (after `--`), in place of the image's CMD.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// The engine: `oci` or `docker` (default: the app's `engine`, else oci).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineKind>,
+    /// Skip `verify` of the packed image.
+    #[arg(long)]
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+impl RunArgs {
+    /// Packs, loads and runs the one selected app; returns the container's exit code.
+    pub fn run(self) -> Result<ExitCode> {
+        let workspace = self.common.workspace()?;
+        let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
+        let [app] = apps.as_slice() else {
+            return Err(Error::Flag {
+                flag: "APP".into(),
+                message: format!("`run` runs one app, and {} are selected", apps.len()),
+                help: "name the app: cargo xtask run APP -- ARGS".into(),
+            });
+        };
+        let console = self.common.console();
+        let options = PackOptions {
+            engine: self.engine,
+            load: true,
+            push: false,
+            registry: None,
+            insecure_registry: false,
+            registry_connection: Default::default(),
+            no_verify: self.no_verify,
+            docker_flags: false,
+        };
+        let plan = Plan::pack(&workspace, &apps, &options)?;
+        let step = &plan.apps[0];
+        let _lock = crate::output_lock::OutputLock::acquire(
+            &workspace.out_dir().join(app.name()),
+            &console,
+        )?;
+        let image = match step.engine {
+            EngineKind::Docker => {
+                let engine = DockerEngine::new(&workspace, DockerOptions::default(), &console)?;
+                let packed = engine.pack(app)?;
+                if let Err(e) = super::pack::check_report(
+                    &packed.report,
+                    &format!("docker:{}", packed.references[0]),
+                ) {
+                    return Ok(super::checks_failed(&e));
+                }
+                packed.references[0].clone()
+            }
+            EngineKind::Oci => {
+                for message in &step.warnings {
+                    console.report(Event::Warning {
+                        message: message.clone(),
+                    });
+                }
+                let engine = OciEngine::new(&workspace, &console)?;
+                let packed = engine.pack_with(app, step.metadata.clone())?;
+                if step.verify {
+                    if let Some(report) = engine.verify(app, &packed)? {
+                        if let Err(e) = super::pack::check_report(&report, packed.layout.as_str()) {
+                            return Ok(super::checks_failed(&e));
+                        }
+                    }
+                }
+                let tags = crate::publish::docker::load(engine.cache(), &packed, &console)?;
+                tags.into_iter().next().ok_or_else(|| Error::Invalid {
+                    path: packed.archive.to_string(),
+                    message: "the image was loaded with no tag".into(),
+                    help: "check the app's `image-tags`".into(),
+                })?
+            }
+        };
+        drop(_lock);
+        let command = docker_run_args(&image, &app.config.expose, &self.args, stdin_is_terminal());
+        console.report(Event::Note {
+            message: format!("docker {}", command.join(" ")),
+        });
+        let code = Docker::find()?
+            .cmd(&command)
+            .help("`docker run` could not start: check the docker engine")
+            .interactive()?;
+        Ok(match code {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(super::ERROR)),
+            None => ExitCode::from(super::ERROR),
+        })
+    }
+}
+
+/// `run --rm --init [-i -t] [-p 127.0.0.1:PORT:PORT/PROTO]... IMAGE [ARGS]...`.
+pub fn docker_run_args(image: &str, expose: &[String], args: &[String], tty: bool) -> Vec<String> {
+    let mut command: Vec<String> = vec!["run".into(), "--rm".into(), "--init".into()];
+    if tty {
+        command.extend(["-i".into(), "-t".into()]);
+    }
+    for port in expose {
+        let (number, protocol) = port.split_once('/').unwrap_or((port.as_str(), "tcp"));
+        command.push("-p".into());
+        command.push(format!("127.0.0.1:{number}:{number}/{protocol}"));
+    }
+    command.push(image.to_string());
+    command.extend(args.iter().cloned());
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_go_to_loopback_on_the_same_number() {
+        let args = docker_run_args(
+            "api:1.0",
+            &["8080/tcp".into(), "53/udp".into(), "9090".into()],
+            &["--flag".into()],
+            false,
+        );
+        assert_eq!(
+            args.join(" "),
+            "run --rm --init -p 127.0.0.1:8080:8080/tcp -p 127.0.0.1:53:53/udp \
+             -p 127.0.0.1:9090:9090/tcp api:1.0 --flag"
+        );
+        assert!(docker_run_args("a", &[], &[], true).contains(&"-t".to_string()));
+    }
+}
