@@ -23,7 +23,7 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Every kind of entry, one folder each: `clean` removes a cache folder only
 /// when it holds nothing else. A new kind of entry is added here.
 pub const FOLDERS: &[&str] = &[
-    "bin", "bin-sums", "blobs", "deps", "layers", "sbom", "stat", "tools", "verified",
+    "archives", "bin", "bin-sums", "blobs", "deps", "layers", "sbom", "stat", "tools", "verified",
 ];
 
 /// A cache folder with one subfolder per kind of entry (`deps`, `bin`, `blobs`, ...).
@@ -87,6 +87,10 @@ impl Cache {
 
     /// The path an entry has (whether or not it exists).
     pub fn entry_path(&self, kind: &str, key: &str) -> Utf8PathBuf {
+        debug_assert!(
+            FOLDERS.contains(&kind),
+            "cache kind {kind} is not in FOLDERS"
+        );
         self.dir.join(kind).join(key)
     }
 
@@ -136,6 +140,10 @@ impl Cache {
     }
 
     fn kind_dir(&self, kind: &str) -> Result<Utf8PathBuf> {
+        debug_assert!(
+            FOLDERS.contains(&kind),
+            "cache kind {kind} is not in FOLDERS"
+        );
         let folder = self.dir.join(kind);
         if !folder.is_dir() {
             std::fs::create_dir_all(&folder).at(&folder, "create the cache folder")?;
