@@ -93,7 +93,7 @@ impl<'a> Builder<'a> {
             (Some(_), Some(version)) => version.clone(),
             (Some(_), None) => {
                 let setup = ModuleSetup::detect(app)?;
-                let revision = vcs::revision(&app.dir, &setup.input_paths(app)?);
+                let revision = vcs::revision(&app.dir, &setup.input_paths(app)?, Some(&self.cache));
                 for message in revision.warnings(app.name()) {
                     self.reporter.report(Event::Warning { message });
                 }

@@ -88,6 +88,13 @@ impl Plan {
                 help: "add --engine docker, or set engine = \"docker\" in the app's config".into(),
             });
         }
+        // git's answers are remembered in an existing cache; a plan creates none.
+        let cache_dir = workspace.cache_dir();
+        let memo = if cache_dir.is_dir() {
+            crate::cache::Cache::open(cache_dir).ok()
+        } else {
+            None
+        };
         let push_prefix = if options.push {
             Some(
                 options
@@ -139,7 +146,7 @@ impl Plan {
                 });
             }
             let recorder = Recorder::default();
-            let metadata = ImageMetadata::read(app, &recorder)?;
+            let metadata = ImageMetadata::read_remembering(app, memo.as_ref(), &recorder)?;
             let warnings = recorder
                 .events()
                 .into_iter()

@@ -9,10 +9,13 @@
 //! module in `services/api` is released by tags `services/api/vX.Y.Z`; a
 //! repository-wide `vX.Y.Z` tag is the fallback.
 //!
-//! Cost: two git runs per app without tags (log, status), one or two more
-//! when the repository has tags; the repository, its tags and its `origin`
-//! URL are found by reading `.git` directly.
+//! Cost: one git run per app without tags (status), one or two more when the
+//! repository has tags; the repository, HEAD, its tags and its `origin` URL
+//! are found by reading `.git` directly. History does not change under a
+//! commit, so `git log`'s answer is remembered in the cache (`vcs/`) by
+//! HEAD's commit and the pathspecs, and asked again only after HEAD moves.
 
+use crate::cache::{Cache, KeyHasher};
 use crate::process::Cmd;
 use crate::toolchain::which_utf8;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -75,7 +78,8 @@ impl Revision {
 
 /// Reads the revision of an app whose module folder is `module_dir` and which is
 /// built from `inputs` (files and folders, absolute; the module folder among them).
-pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
+/// With a `memo` cache, `git log`'s answer is remembered per HEAD commit.
+pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cache>) -> Revision {
     let Some(repo) = Repository::find(module_dir) else {
         return Revision {
             version: "dev".into(),
@@ -104,12 +108,28 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
         Some(text)
     };
 
-    let mut log = vec!["log", "-1", "--format=%H %ct", "--"];
-    log.extend(specs.iter().map(String::as_str));
-    let last = run(&log).and_then(|text| {
-        let (hash, time) = text.trim().split_once(' ')?;
-        Some((hash.to_string(), time.parse::<u64>().ok()?))
-    });
+    let memo_key = memo.and_then(|_| repo.log_memo_key(&specs));
+    let remembered = memo
+        .zip(memo_key.as_deref())
+        .and_then(|(cache, key)| std::fs::read_to_string(cache.get("vcs", key)?).ok())
+        .and_then(|text| parse_log(&text).map(|last| (last, text)));
+    let last = match remembered {
+        Some((last, _)) => last,
+        None => {
+            let mut log = vec!["log", "-1", "--format=%H %ct", "--"];
+            log.extend(specs.iter().map(String::as_str));
+            let answer = run(&log);
+            let last = answer.as_deref().and_then(|text| parse_log(text).flatten());
+            // An empty answer (no commit touches the inputs yet) is remembered too;
+            // a failed git run is not.
+            if let (Some(cache), Some(key), Some(text)) = (memo, &memo_key, &answer) {
+                if parse_log(text).is_some() {
+                    let _ = cache.put("vcs", key, text.as_bytes());
+                }
+            }
+            last
+        }
+    };
 
     let mut status = vec!["status", "--porcelain", "-z", "--untracked-files=all", "--"];
     status.extend(specs.iter().map(String::as_str));
@@ -161,6 +181,20 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf]) -> Revision {
         origin: repo.origin(),
         missing,
     }
+}
+
+/// `git log -1 --format=%H %ct`'s answer: `Some(None)` when no commit touches
+/// the paths (empty output), `None` when the text is not such an answer.
+fn parse_log(text: &str) -> Option<Option<(String, u64)>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    let (hash, time) = text.split_once(' ')?;
+    let hex =
+        |h: &str| (h.len() == 40 || h.len() == 64) && h.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(hash) && !time.contains(' ')).then_some(())?;
+    Some(Some((hash.to_string(), time.parse::<u64>().ok()?)))
 }
 
 /// The nearest tag before `commit` in the module's convention, with the extra
@@ -357,6 +391,61 @@ impl Repository {
         names
     }
 
+    /// The commit HEAD points at, read from `.git` (a detached HEAD, a loose
+    /// branch ref or `packed-refs`); `None` when it cannot be read plainly.
+    fn head_commit(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok()?;
+        let head = head.trim();
+        let is_oid = |t: &str| {
+            (t.len() == 40 || t.len() == 64)
+                && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        let Some(name) = head.strip_prefix("ref: ") else {
+            return is_oid(head).then(|| head.to_string());
+        };
+        if !name.starts_with("refs/") || name.split('/').any(|part| part == ".." || part.is_empty())
+        {
+            return None;
+        }
+        let common = self.common_dir();
+        if let Ok(text) = std::fs::read_to_string(common.join(name)) {
+            let oid = text.trim();
+            return is_oid(oid).then(|| oid.to_string());
+        }
+        let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+        packed.lines().find_map(|line| {
+            let (oid, refname) = line.split_once(' ')?;
+            (refname == name && is_oid(oid)).then(|| oid.to_string())
+        })
+    }
+
+    /// The key under which `git log -1 -- specs` is remembered: HEAD's commit,
+    /// the pathspecs and what else changes which history git walks (a shallow
+    /// clone's boundary). `None` when the answer must not be remembered: HEAD
+    /// unreadable, or replace refs or grafts that rewrite history.
+    fn log_memo_key(&self, specs: &[String]) -> Option<String> {
+        let head = self.head_commit()?;
+        let common = self.common_dir();
+        let replaced = common
+            .join("refs/replace")
+            .read_dir_utf8()
+            .is_ok_and(|mut entries| entries.next().is_some());
+        let packed_replace = std::fs::read_to_string(common.join("packed-refs"))
+            .is_ok_and(|text| text.contains(" refs/replace/"));
+        if replaced || packed_replace || common.join("info/grafts").exists() {
+            return None;
+        }
+        let shallow = std::fs::read(common.join("shallow")).unwrap_or_default();
+        let mut key = KeyHasher::new("vcs-log/v1");
+        key.text("git-dir", self.git_dir.as_str())
+            .text("head", &head)
+            .field("shallow", &shallow);
+        for spec in specs {
+            key.text("spec", spec);
+        }
+        Some(key.finish())
+    }
+
     /// The folder with refs and config (worktrees point at it with `commondir`).
     fn common_dir(&self) -> Utf8PathBuf {
         match std::fs::read_to_string(self.git_dir.join("commondir")) {
@@ -469,5 +558,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(repo.tag_names(), vec!["services/a/v1.2.0", "v0.1.0"]);
+    }
+
+    #[test]
+    fn reads_head_and_keys_the_log_memo_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+        let git = root.join(".git");
+        std::fs::create_dir_all(git.join("refs/heads")).unwrap();
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(
+            git.join("packed-refs"),
+            format!("# pack-refs\n{a} refs/heads/main\n"),
+        )
+        .unwrap();
+        let repo = Repository::find(&root).unwrap();
+        assert_eq!(repo.head_commit(), Some(a.clone()));
+        let specs = vec![":(literal)app".to_string()];
+        let packed = repo.log_memo_key(&specs).unwrap();
+        // A loose ref wins over packed-refs; a new commit is a new key.
+        std::fs::write(git.join("refs/heads/main"), format!("{b}\n")).unwrap();
+        assert_eq!(repo.head_commit(), Some(b.clone()));
+        let loose = repo.log_memo_key(&specs).unwrap();
+        assert_ne!(packed, loose);
+        assert_ne!(loose, repo.log_memo_key(&[".".to_string()]).unwrap());
+        // Deepening a shallow clone changes which history git walks.
+        std::fs::write(git.join("shallow"), format!("{a}\n")).unwrap();
+        assert_ne!(loose, repo.log_memo_key(&specs).unwrap());
+        // Detached HEAD; then a ref outside refs/ and replace refs are not remembered.
+        std::fs::write(git.join("HEAD"), format!("{a}\n")).unwrap();
+        assert_eq!(repo.head_commit(), Some(a));
+        std::fs::write(git.join("HEAD"), "ref: ../../etc/passwd\n").unwrap();
+        assert_eq!(repo.head_commit(), None);
+        std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::create_dir_all(git.join("refs/replace")).unwrap();
+        std::fs::write(git.join("refs/replace").join(&b), format!("{b}\n")).unwrap();
+        assert_eq!(repo.log_memo_key(&specs), None);
+    }
+
+    #[test]
+    fn parses_logs_answers() {
+        let hash = "c".repeat(40);
+        assert_eq!(parse_log(""), Some(None));
+        assert_eq!(
+            parse_log(&format!("{hash} 1700000000\n")),
+            Some(Some((hash, 1_700_000_000)))
+        );
+        assert_eq!(parse_log("garbage"), None);
+        assert_eq!(parse_log("zz 12"), None);
     }
 }

@@ -27,8 +27,17 @@ impl ImageMetadata {
     /// Reads the metadata for `app` from the history of its inputs; tells the
     /// reporter when there is no history or the inputs have uncommitted changes.
     pub fn read(app: &App, reporter: &dyn Reporter) -> Result<ImageMetadata> {
+        Self::read_remembering(app, None, reporter)
+    }
+
+    /// [`ImageMetadata::read`], remembering git's answers in `cache` (see [`crate::vcs`]).
+    pub fn read_remembering(
+        app: &App,
+        cache: Option<&crate::cache::Cache>,
+        reporter: &dyn Reporter,
+    ) -> Result<ImageMetadata> {
         let setup = ModuleSetup::detect(app)?;
-        let history = vcs::revision(&app.dir, &setup.input_paths(app)?);
+        let history = vcs::revision(&app.dir, &setup.input_paths(app)?, cache);
         // Checked when the workspace was loaded; an unusable value is an error there.
         let source_date_epoch = crate::config::settings::source_date_epoch().ok().flatten();
         for message in history.warnings(app.name()) {

@@ -70,7 +70,10 @@ impl<'a> OciEngine<'a> {
 
     /// Builds and packs `app`.
     pub fn pack(&self, app: &App) -> Result<Packed> {
-        self.pack_with(app, ImageMetadata::read(app, self.reporter)?)
+        self.pack_with(
+            app,
+            ImageMetadata::read_remembering(app, Some(self.cache()), self.reporter)?,
+        )
     }
 
     /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
