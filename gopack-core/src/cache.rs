@@ -23,8 +23,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Every kind of entry, one folder each: `clean` removes a cache folder only
 /// when it holds nothing else. A new kind of entry is added here.
 pub const FOLDERS: &[&str] = &[
-    "archives", "bin", "bin-sums", "blobs", "deps", "layers", "sbom", "stat", "tools", "vcs",
-    "verified",
+    "archives", "bin", "bin-sums", "blobs", "deps", "layers", "origins", "sbom", "stat", "tools",
+    "vcs", "verified",
 ];
 
 /// A cache folder with one subfolder per kind of entry (`deps`, `bin`, `blobs`, ...).

@@ -125,7 +125,7 @@ pub fn attachments(
                 Some(path) => std::fs::read(&path).at(&path, "read")?,
                 None => {
                     if origins.is_none() {
-                        origins = Some(sbom::base_origins(base_tree)?);
+                        origins = Some(remembered_origins(cache, base_tree, base_digest)?);
                     }
                     let info = info.get_or_insert(read_build_info(binary)?);
                     let subject = sbom::Subject {
@@ -200,4 +200,44 @@ pub fn merge_referrers(existing: Option<&[u8]>, artifact: &Artifact) -> Vec<u8> 
         manifests.push(artifact.descriptor());
     }
     canonical_json(&Index::new(manifests))
+}
+
+/// The package database files whose change can change a base file's owner or version.
+const PACKAGE_DATABASE: &[&str] = &["/var/lib/dpkg/status", "/etc/os-release"];
+
+/// [`sbom::base_origins`], remembered (`origins/`) by the base layer's digest
+/// (every base file's path and content), the host paths the files came from,
+/// and the identity of the package database: asking dpkg and hashing the
+/// zoneinfo files again costs more than the rest of a re-pack.
+fn remembered_origins(
+    cache: &Cache,
+    base_tree: &Tree,
+    base_digest: &str,
+) -> Result<Vec<sbom::BaseOrigin>> {
+    use crate::image::rootfs::Content;
+    let mut key = crate::cache::KeyHasher::new("origins/v1");
+    key.text("base", base_digest);
+    for entry in base_tree.entries() {
+        if let Content::Host(host) = &entry.content {
+            key.text("path", &entry.path).text("host", host.as_str());
+        }
+    }
+    for file in PACKAGE_DATABASE {
+        let identity = std::fs::metadata(file)
+            .map(|meta| format!("{:?}", crate::statcache::Identity::of(&meta)))
+            .unwrap_or_else(|_| "absent".into());
+        key.text("database", file).text("identity", &identity);
+    }
+    let key = key.finish();
+    let remembered = cache
+        .get("origins", &key)
+        .and_then(|path| std::fs::read(path).ok())
+        .and_then(|bytes| serde_json::from_slice::<Vec<sbom::BaseOrigin>>(&bytes).ok());
+    if let Some(origins) = remembered {
+        return Ok(origins);
+    }
+    let origins = sbom::base_origins(base_tree)?;
+    let bytes = serde_json::to_vec(&origins).expect("origins serialize");
+    cache.put("origins", &key, &bytes)?;
+    Ok(origins)
 }
