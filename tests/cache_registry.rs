@@ -49,14 +49,19 @@ impl Runner {
 
     /// `cargo xtask pack ARGS --json` with this runner's cache; checks success.
     fn pack(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let out = self.command(args, env).output().unwrap();
-        assert!(out.status.success(), "pack {args:?}\n{}", text(&out));
+        self.run("pack", args, env)
+    }
+
+    /// `cargo xtask COMMAND ARGS --json` with this runner's cache; checks success.
+    fn run(&self, command: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self.command(command, args, env).output().unwrap();
+        assert!(out.status.success(), "{command} {args:?}\n{}", text(&out));
         Run::new(out)
     }
 
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    fn command(&self, command: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.arg("pack")
+        cmd.arg(command)
             .args(args)
             .arg("--json")
             .current_dir(&self.root)
@@ -233,6 +238,11 @@ fn a_second_runner_builds_nothing_and_a_change_travels_back() {
         assert_eq!(second.digest(app), first.digest(app), "{app}");
         assert_layout_blobs_intact(&b_root.join(format!("target/gopack/{app}/oci")));
     }
+    // `build` asks the registry too.
+    let c = Runner::new(&b_root);
+    let built = c.run("build", &["depsapp"], &[remote[0], ("GOPROXY", "off")]);
+    assert_eq!(built.count("go-build"), 0, "{}", built.log());
+    assert_eq!(kinds(&built.of("cache-remote-hit")), ["depsapp:binary"]);
     // The binary from the registry runs.
     let bin = b_root.join("target/gopack/hello/bin/linux_amd64/hello");
     let ran = Command::new(&bin)
@@ -312,7 +322,10 @@ fn fake_registry(status: &'static str, answers: usize) -> (String, std::thread::
 /// correct local build with one warning about the registry.
 fn pack_despite(ws: &TestWorkspace, address: &str, clean: &str) -> Run {
     let runner = Runner::new(&ws.root);
-    let run = runner.pack(&["hello"], &[("GOPACK_CACHE_REGISTRY", address)]);
+    let run = runner.pack(
+        &["hello", "--registry-timeout", "1"],
+        &[("GOPACK_CACHE_REGISTRY", address)],
+    );
     assert_eq!(run.digest("hello"), clean, "{}", run.log());
     assert_eq!(run.count("go-build"), 1, "{}", run.log());
     let warnings = run.warnings();
@@ -337,6 +350,16 @@ fn a_failing_cache_registry_is_a_warning_and_a_local_build() {
     let run = pack_despite(&ws, &address, &clean);
     assert_eq!(run.count("cache-remote-push"), 0, "{}", run.log());
     server.join().unwrap();
+
+    // Accepts connections and never answers (slow): one timeout, not one per entry.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let run = pack_despite(&ws, &silent.local_addr().unwrap().to_string(), &clean);
+    assert!(
+        run.warnings()[0].contains("did not answer within 1 s"),
+        "{}",
+        run.log()
+    );
+    drop(silent);
 
     // Nothing listening at all.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
