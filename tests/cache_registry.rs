@@ -102,13 +102,14 @@ impl Run {
         self.of(kind).len()
     }
 
+    /// The image digest of `app`, from its `image-ready` event.
     fn digest(&self, app: &str) -> String {
-        let stdout = String::from_utf8_lossy(&self.out.stdout);
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("{app}@")))
-            .unwrap_or_else(|| panic!("no digest for {app} in {stdout}"));
-        line.split_whitespace().next().unwrap()[app.len() + 1..].to_string()
+        self.of("image-ready")
+            .iter()
+            .find(|e| e["app"] == app)
+            .and_then(|e| e["digest"].as_str())
+            .unwrap_or_else(|| panic!("no image-ready event for {app}\n{}", self.log()))
+            .to_string()
     }
 
     fn warnings(&self) -> Vec<String> {

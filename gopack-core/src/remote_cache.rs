@@ -414,7 +414,12 @@ impl<'a> RemoteCache<'a> {
         blob: &Descriptor,
     ) -> std::result::Result<Vec<u8>, Failure> {
         let mut bytes = Vec::new();
-        client.fetch_blob(&blob.digest, blob.size.min(RECORD_LIMIT), &mut bytes)?;
+        if client
+            .fetch_blob(&blob.digest, blob.size.min(RECORD_LIMIT), &mut bytes)?
+            .is_none()
+        {
+            return Err(missing_blob(blob));
+        }
         if bytes.len() as u64 != blob.size || digest::sha256(&bytes) != blob.digest {
             return Err(Failure::Bad(format!(
                 "has a record that is not {} ({} bytes arrived)",
@@ -437,7 +442,12 @@ impl<'a> RemoteCache<'a> {
         let path = Utf8PathBuf::from_path_buf(temp.path().to_path_buf())
             .map_err(|p| Failure::Down(Error::io(p.display().to_string(), "use", not_utf8())))?;
         let mut out = std::io::BufWriter::new(temp);
-        client.fetch_blob(&blob.digest, blob.size, &mut out)?;
+        if client
+            .fetch_blob(&blob.digest, blob.size, &mut out)?
+            .is_none()
+        {
+            return Err(missing_blob(blob));
+        }
         let temp = out
             .into_inner()
             .map_err(|e| e.into_error())
@@ -712,6 +722,13 @@ fn entry_kind(kind: &str) -> &'static str {
     } else {
         "layer"
     }
+}
+
+fn missing_blob(blob: &Descriptor) -> Failure {
+    Failure::Bad(format!(
+        "names a blob the registry does not have ({})",
+        blob.digest
+    ))
 }
 
 fn not_utf8() -> std::io::Error {

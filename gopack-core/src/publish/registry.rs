@@ -492,24 +492,29 @@ impl<'a> Pusher<'a> {
     }
 
     /// Streams the blob `digest` into `out`, reading at most `limit + 1` bytes
-    /// (the caller checks size and digest of what arrived); returns the bytes read.
+    /// (the caller checks size and digest of what arrived); returns the bytes
+    /// read, or `None` when the registry has no such blob.
     pub fn fetch_blob(
         &self,
         digest: &str,
         limit: u64,
         out: &mut dyn std::io::Write,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         let url = self.target.url(&format!("blobs/{digest}"));
         let mut response = self.send("GET", &url, || self.auth(self.agent.get(&url)).call())?;
-        if response.status().as_u16() != 200 {
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
             // `expect` with no accepted status always gives the error.
-            return self.expect(response, &[], "GET", &url).map(|()| 0);
+            _ => return self.expect(response, &[], "GET", &url).map(|()| None),
         }
         let mut reader = response
             .body_mut()
             .as_reader()
             .take(limit.saturating_add(1));
-        std::io::copy(&mut reader, out).map_err(|e| self.read_error("GET", &url, e))
+        std::io::copy(&mut reader, out)
+            .map(Some)
+            .map_err(|e| self.read_error("GET", &url, e))
     }
 
     /// The target this client talks to.
