@@ -346,11 +346,49 @@ fn a_failing_cache_registry_is_a_warning_and_a_local_build() {
     assert!(run.warnings()[0].contains("500"), "{}", run.log());
     server.join().unwrap();
 
-    // Up for the first request, then gone (stopped mid-run).
+    // Up for the first request, then gone.
     let (address, server) = fake_registry("200 OK", 1);
     let run = pack_despite(&ws, &address, &clean);
     assert_eq!(run.count("cache-remote-push"), 0, "{}", run.log());
     server.join().unwrap();
+
+    // A real registry, stopped while the run uses it (after its first answer).
+    let registry = Registry::start();
+    let runner = Runner::new(&ws.root);
+    let mut child = runner
+        .command(
+            "pack",
+            &["hello"],
+            &[("GOPACK_CACHE_REGISTRY", registry.address.as_str())],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut registry = Some(registry);
+    let mut lines = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        if line.contains("\"cache-remote-miss\"") {
+            drop(registry.take());
+        }
+        lines.push(line);
+    }
+    let out = child.wait_with_output().unwrap();
+    let run = Run::new(Output {
+        stderr: lines.join("\n").into_bytes(),
+        ..out
+    });
+    assert!(run.out.status.success(), "{}", run.log());
+    assert!(
+        registry.is_none(),
+        "the run asked the registry: {}",
+        run.log()
+    );
+    assert_eq!(run.digest("hello"), clean, "{}", run.log());
+    assert_eq!(run.warnings().len(), 1, "{}", run.log());
+    assert_eq!(run.count("cache-remote-push"), 0, "{}", run.log());
 
     // Accepts connections and never answers (slow): one timeout, not one per entry.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
