@@ -985,3 +985,96 @@ fn vendored_app_builds_without_downloading() {
         "the docker engine changed the source tree"
     );
 }
+
+#[test]
+fn a_second_runner_pulls_the_deps_image_from_the_cache_registry() {
+    use gopack_core::config::CacheRegistryMode;
+    use gopack_core::remote_cache::RemoteCache;
+    let t = DockerTest::new("remote");
+    let registry = Registry::start();
+    let ws = t.workspace("tests/fixtures/deps-app", "");
+    let workspace = ws.workspace();
+    let app = workspace
+        .select(&[], &Overrides::default())
+        .unwrap()
+        .remove(0);
+    let cache = gopack_core::cache::Cache::open(workspace.cache_dir()).unwrap();
+    let pack = |events: &Recorder| {
+        let remote = RemoteCache::new(
+            &registry.address,
+            "--cache-registry",
+            CacheRegistryMode::ReadWrite,
+            Default::default(),
+            &cache,
+            events,
+        )
+        .unwrap();
+        let engine = DockerEngine::new(&workspace, DockerOptions::default(), events)
+            .unwrap()
+            .with_remote(Some(&remote));
+        let packed = engine.pack(&app).unwrap_or_else(|e| panic!("{e}"));
+        remote.summary();
+        packed
+    };
+
+    // Runner A: downloads the modules in the deps stage and pushes the deps image.
+    let a = Recorder::default();
+    let first = pack(&a);
+    let events = a.events();
+    assert!(ran_go_mod_download(&events), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::CacheRemoteMiss { kind, .. } if kind == "deps-image")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::CacheRemotePush { kind, .. } if kind == "deps-image")),
+        "{events:?}"
+    );
+
+    // Runner B: the same engine without the deps image pulls it instead of
+    // running `go mod download`.
+    run_ok(docker().args(["rmi", &first.deps_tag]));
+    assert_eq!(image_id(&first.deps_tag), None);
+    let b = Recorder::default();
+    let second = pack(&b);
+    let events = b.events();
+    assert!(second.deps_cached);
+    assert!(!ran_go_mod_download(&events), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::CacheRemoteHit { kind, .. } if kind == "deps-image")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::CacheRemoteSummary { hits: 1, .. })),
+        "{events:?}"
+    );
+    assert!(image_id(&second.deps_tag).is_some());
+    // No alias under the registry's name is left in the engine.
+    let listed = docker()
+        .args(["image", "ls", "--format", "{{.Repository}}"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(&registry.address),
+        "{}",
+        text(&listed)
+    );
+    let run = docker()
+        .args(["run", "--rm", "--network", "none", &second.references[0]])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "hello, depsapp, from example.com/greet",
+        "{}",
+        text(&run)
+    );
+}

@@ -13,6 +13,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fingerprint;
 use crate::gomod::{self, ModuleSetup};
 use crate::platform::Platform;
+use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
 use crate::statcache::StatCache;
 use crate::toolchain::Go;
@@ -61,6 +62,7 @@ pub struct Builder<'a> {
     go: Go,
     cache: Cache,
     reporter: &'a dyn Reporter,
+    remote: Option<&'a RemoteCache<'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -72,7 +74,14 @@ impl<'a> Builder<'a> {
             go: Go::find_cached(&cache)?,
             cache,
             reporter,
+            remote: None,
         })
+    }
+
+    /// Asks `remote` (the cache registry) before building, and queues what is built for it.
+    pub fn with_remote(mut self, remote: Option<&'a RemoteCache<'a>>) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// The Go toolchain in use.
@@ -106,7 +115,13 @@ impl<'a> Builder<'a> {
     /// Builds every platform of `app`, stamping `version` (when the app has a `version-variable`).
     pub fn build_version(&self, app: &App, version: &str) -> Result<Vec<Binary>> {
         let setup = ModuleSetup::detect(app)?;
-        let deps_key = self.ensure_deps(app, &setup)?;
+        // With a cache registry, dependencies are downloaded only when a binary
+        // must be built here: a runner that gets every binary needs no modules.
+        let deps_key = self.ensure_deps(app, &setup, self.remote.is_none())?;
+        let deps = std::cell::OnceCell::new();
+        if self.remote.is_none() {
+            let _ = deps.set(());
+        }
         let flags = BuildFlags::for_app(app, version, &setup)?;
         let mut sources = KeyHasher::new("sources/v2");
         let stats_name = stat_cache_name(&self.workspace.root, app, "sources");
@@ -122,14 +137,23 @@ impl<'a> Builder<'a> {
         let sources = sources.finish();
         app.platforms()
             .iter()
-            .map(|platform| self.build_platform(app, platform, &deps_key, &sources, &flags))
+            .map(|platform| {
+                self.build_platform(app, platform, &deps_key, &sources, &flags, &|| {
+                    if deps.get().is_none() {
+                        self.ensure_deps(app, &setup, true)?;
+                        let _ = deps.set(());
+                    }
+                    Ok(())
+                })
+            })
             .collect()
     }
 
     /// Runs `go mod download` unless this deps key was downloaded before, or
     /// the modules are vendored, or a go.work is in effect (then `go build`
     /// fetches what it needs, read-only).
-    fn ensure_deps(&self, app: &App, setup: &ModuleSetup) -> Result<String> {
+    /// With `download` false, only the key is computed (and go.sum checked).
+    fn ensure_deps(&self, app: &App, setup: &ModuleSetup, download: bool) -> Result<String> {
         let mut hasher = KeyHasher::new("deps/v2");
         for path in setup.deps_files(app) {
             let bytes = match std::fs::read(&path) {
@@ -155,6 +179,9 @@ impl<'a> Builder<'a> {
                 app,
                 "go.sum is missing, and go.mod requires modules",
             ));
+        }
+        if !download {
+            return Ok(key);
         }
         if self.cache.get("deps", &key).is_some() {
             self.reporter.report(Event::DepsCached {
@@ -207,6 +234,7 @@ impl<'a> Builder<'a> {
         deps_key: &str,
         sources: &str,
         flags: &BuildFlags,
+        ensure_deps: &dyn Fn() -> Result<()>,
     ) -> Result<Binary> {
         let cc = crate::cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
         let env = build_env(app, platform, cc.as_ref());
@@ -235,21 +263,33 @@ impl<'a> Builder<'a> {
             .join("bin")
             .join(platform.slug())
             .join(app.name());
-        let entry = self
-            .cache
-            .get("bin", &key)
-            .filter(|entry| crate::integrity::binary_ok(&self.cache, &key, entry, self.reporter));
+        let local = |cache: &Cache| {
+            cache
+                .get("bin", &key)
+                .filter(|entry| crate::integrity::binary_ok(cache, &key, entry, self.reporter))
+        };
+        let mut entry = local(&self.cache);
+        let mut remote_hit = false;
+        if let (None, Some(remote)) = (&entry, self.remote) {
+            if remote.fetch_binary(app.name(), &key) {
+                entry = local(&self.cache);
+                remote_hit = entry.is_some();
+            }
+        }
         let cached = match entry {
             Some(entry) => {
-                self.reporter.report(Event::BinaryCached {
-                    app: app.name().into(),
-                    platform: platform.to_string(),
-                    key: short(&key),
-                });
+                if !remote_hit {
+                    self.reporter.report(Event::BinaryCached {
+                        app: app.name().into(),
+                        platform: platform.to_string(),
+                        key: short(&key),
+                    });
+                }
                 install(&entry, &output)?;
                 true
             }
             None => {
+                ensure_deps()?;
                 self.reporter.report(Event::GoBuild {
                     app: app.name().into(),
                     platform: platform.to_string(),
@@ -280,6 +320,9 @@ impl<'a> Builder<'a> {
                 crate::integrity::record_binary(&self.cache, &key, Utf8Path::new(&temp_str))?;
                 let entry = self.cache.commit("bin", &key, temp)?;
                 install(&entry, &output)?;
+                if let Some(remote) = self.remote {
+                    remote.built_binary(app.name(), &platform.to_string(), &key);
+                }
                 false
             }
         };

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod platform;
 pub mod process;
 pub mod publish;
+pub mod remote_cache;
 pub mod report;
 pub mod statcache;
 pub mod toolchain;

@@ -60,6 +60,38 @@ pub enum Event {
     Pushed { app: String, reference: String },
     /// A line a child process (go, docker) wrote.
     Output { tool: String, line: String },
+    /// A cache entry (`kind`: `binary`, `layer` or `deps-image`) came from the
+    /// cache registry: `size` bytes downloaded and checked in `millis` ms.
+    CacheRemoteHit {
+        app: String,
+        kind: String,
+        key: String,
+        size: u64,
+        millis: u64,
+    },
+    /// The cache registry has no entry for the key: it is built here.
+    CacheRemoteMiss {
+        app: String,
+        kind: String,
+        key: String,
+    },
+    /// A new cache entry was sent to the cache registry (`size` bytes of blobs,
+    /// those the registry already had included) in `millis` ms.
+    CacheRemotePush {
+        app: String,
+        kind: String,
+        key: String,
+        size: u64,
+        millis: u64,
+    },
+    /// The run's use of the cache registry: entries taken from it, asked for
+    /// and not found, and pushed.
+    CacheRemoteSummary {
+        registry: String,
+        hits: u64,
+        misses: u64,
+        pushed: u64,
+    },
     /// Something worth knowing that is not an error.
     Note { message: String },
     /// Something the user should look at: the run goes on.

@@ -489,6 +489,11 @@ impl Registry {
         panic!("docker-registry did not start on {}", registry.address);
     }
 
+    /// The folder where the registry stores blobs and manifests.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._storage.path().join("data")
+    }
+
     fn answers(&self) -> bool {
         use std::io::Read;
         let Ok(mut stream) = std::net::TcpStream::connect(&self.address) else {

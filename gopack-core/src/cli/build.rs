@@ -1,6 +1,6 @@
 //! `build`: static binaries for the selected apps.
 
-use super::{Common, Selection};
+use super::{CacheRegistryFlags, Common, Selection};
 use crate::build::Builder;
 use crate::Result;
 use std::process::ExitCode;
@@ -11,6 +11,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub selection: Selection,
     #[command(flatten)]
+    pub cache_registry: CacheRegistryFlags,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -20,11 +22,20 @@ impl BuildArgs {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
         let console = self.common.console();
-        let builder = Builder::new(&workspace, &console)?;
+        let remote = self
+            .cache_registry
+            .open(&workspace, Default::default(), &console)?;
+        let builder = Builder::new(&workspace, &console)?.with_remote(remote.as_ref());
         for app in &apps {
             for binary in builder.build(app)? {
                 println!("{}", binary.path);
             }
+            if let Some(remote) = &remote {
+                remote.push_pending();
+            }
+        }
+        if let Some(remote) = &remote {
+            remote.summary();
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -115,6 +115,36 @@ impl Reporter for Console {
                 status("Loaded", &format!("{app} as {}", tags.join(", ")))
             }
             Event::Pushed { app, reference } => status("Pushed", &format!("{app} to {reference}")),
+            Event::CacheRemoteHit {
+                app,
+                kind,
+                key,
+                size,
+                millis,
+            } => status(
+                "Downloaded",
+                &format!("{app} {kind} {key} from the cache registry ({size} bytes, {millis} ms)"),
+            ),
+            Event::CacheRemoteMiss { .. } => {}
+            Event::CacheRemotePush {
+                app,
+                kind,
+                key,
+                size,
+                millis,
+            } => status(
+                "Shared",
+                &format!("{app} {kind} {key} to the cache registry ({size} bytes, {millis} ms)"),
+            ),
+            Event::CacheRemoteSummary {
+                registry,
+                hits,
+                misses,
+                pushed,
+            } => status(
+                "Cache",
+                &format!("{hits} entries from {registry}, {misses} not there, {pushed} pushed"),
+            ),
             Event::Note { message } => status("Note", &message),
             Event::Libraries {
                 app,

@@ -130,6 +130,56 @@ impl Common {
     }
 }
 
+/// The cache registry of a run: flags (or their environment variables) over
+/// the config's `cache-registry` and `cache-registry-mode`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheRegistryFlags {
+    /// Share built binaries and layers between machines through this registry,
+    /// e.g. ghcr.io/acme/gopack-cache (default: the config's `cache-registry`;
+    /// an empty value turns it off).
+    #[arg(
+        long,
+        value_name = "HOST[/PATH]",
+        env = "GOPACK_CACHE_REGISTRY",
+        hide_env_values = true
+    )]
+    pub cache_registry: Option<String>,
+    /// `read-write` (take entries, push new ones) or `read` (take entries only,
+    /// for pull-request jobs); default: the config's `cache-registry-mode`.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        env = "GOPACK_CACHE_REGISTRY_MODE"
+    )]
+    pub cache_registry_mode: Option<crate::config::CacheRegistryMode>,
+}
+
+impl CacheRegistryFlags {
+    /// The run's cache registry, if one is configured.
+    pub fn open<'a>(
+        &self,
+        workspace: &Workspace,
+        connection: crate::publish::registry::Connection,
+        reporter: &'a dyn crate::report::Reporter,
+    ) -> Result<Option<crate::remote_cache::RemoteCache<'a>>> {
+        let (prefix, source) = match &self.cache_registry {
+            Some(value) if value.is_empty() => return Ok(None),
+            Some(value) => (value.clone(), "--cache-registry (or GOPACK_CACHE_REGISTRY)"),
+            None => match &workspace.config.cache_registry {
+                Some(value) => (value.clone(), "workspace.metadata.gopack.cache-registry"),
+                None => return Ok(None),
+            },
+        };
+        let mode = self
+            .cache_registry_mode
+            .unwrap_or(workspace.config.cache_registry_mode);
+        let cache = crate::cache::Cache::open(workspace.cache_dir())?;
+        crate::remote_cache::RemoteCache::new(&prefix, source, mode, connection, &cache, reporter)
+            .map(Some)
+    }
+}
+
 /// Which apps to work on, and the overrides of config for this run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selection {

@@ -2,7 +2,7 @@
 //! and checked first ([`crate::plan::Plan`]); then each app's engine makes
 //! the image and the publishers send it where the plan says.
 
-use super::{Common, Selection};
+use super::{CacheRegistryFlags, Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
 use crate::plan::{PackOptions, Plan};
@@ -48,6 +48,8 @@ pub struct PackArgs {
     /// destinations) and stop; with --json, as one JSON document.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub cache_registry: CacheRegistryFlags,
     #[command(flatten)]
     pub common: Common,
 }
@@ -104,18 +106,21 @@ impl PackArgs {
             }
             return Ok(ExitCode::SUCCESS);
         }
+        let remote = self
+            .cache_registry
+            .open(&workspace, options.registry_connection, &console)?;
         let docker_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Docker) {
             let options = DockerOptions {
                 build_args: self.docker.build_args.clone(),
                 builder: self.docker.builder.clone(),
             };
-            Some(DockerEngine::new(&workspace, options, &console)?)
+            Some(DockerEngine::new(&workspace, options, &console)?.with_remote(remote.as_ref()))
         } else {
             None
         };
         // The docker engine needs no host `go`: find it only for the oci engine.
         let oci_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Oci) {
-            Some(OciEngine::new(&workspace, &console)?)
+            Some(OciEngine::new(&workspace, &console)?.with_remote(remote.as_ref()))
         } else {
             None
         };
@@ -147,6 +152,10 @@ impl PackArgs {
                     for destination in &step.destinations {
                         destination.publish(engine.cache(), &packed, &console)?;
                     }
+                    // Only what went into a verified, published image is shared.
+                    if let Some(remote) = &remote {
+                        remote.push_pending();
+                    }
                     println!(
                         "{}@{} {}",
                         packed.app,
@@ -156,6 +165,9 @@ impl PackArgs {
                 }
                 _ => unreachable!("an engine was made for every engine the plan uses"),
             }
+        }
+        if let Some(remote) = &remote {
+            remote.summary();
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -31,6 +31,14 @@ pub struct Config {
     /// Where the build cache lives; default `<target>/gopack/cache`.
     #[serde(default)]
     pub cache_dir: Option<Utf8PathBuf>,
+    /// A registry prefix that shares cache entries between machines, e.g.
+    /// `ghcr.io/acme/gopack-cache` (see docs/cache-registry.md).
+    #[serde(default)]
+    pub cache_registry: Option<String>,
+    /// Whether runs push new entries to the cache registry (`read-write`) or
+    /// only take entries from it (`read`).
+    #[serde(default)]
+    pub cache_registry_mode: CacheRegistryMode,
     /// The Go apps of the workspace.
     #[serde(default)]
     pub apps: Vec<AppConfig>,
@@ -162,6 +170,17 @@ pub enum EngineKind {
     Oci,
     /// The idioms' multi-stage Dockerfile, built by the docker engine.
     Docker,
+}
+
+/// What a run does with the cache registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheRegistryMode {
+    /// Take entries from it and push new ones (trusted branches).
+    #[default]
+    ReadWrite,
+    /// Only take entries from it (pull-request jobs).
+    Read,
 }
 
 impl std::fmt::Display for EngineKind {
@@ -769,6 +788,14 @@ fn check_environment(config: &Config, manifest: &Utf8Path) -> Result<()> {
             message: "the value is empty".into(),
             help: "write a folder path (relative to the workspace root), or remove the key to use <target>/gopack/cache".into(),
         });
+    }
+    if let Some(reference) = &config.cache_registry {
+        crate::remote_cache::check_reference(reference).map_err(|message| Error::Config {
+            manifest: manifest.to_path_buf(),
+            key: "workspace.metadata.gopack.cache-registry".into(),
+            message,
+            help: crate::remote_cache::REFERENCE_HELP.into(),
+        })?;
     }
     Ok(())
 }

@@ -17,6 +17,12 @@
 //! platform is loaded; the classic builder builds the engine's platform, and
 //! gets the platform arguments BuildKit would set (`BUILDPLATFORM`,
 //! `TARGETOS`, `TARGETARCH`) as `--build-arg`s.
+//!
+//! With a cache registry ([`crate::remote_cache`]), a deps image missing in the
+//! engine is pulled from `<cache-registry>/gopack-deps/<app>:<key>` before it
+//! is built, and one built here is pushed there (read-write mode). The final
+//! stage starts `FROM` the deps image itself, so the pulled image is the cache:
+//! no `--cache-from` is needed.
 
 use super::ImageMetadata;
 use crate::build::short;
@@ -28,6 +34,7 @@ use crate::fingerprint::local_replacements;
 use crate::gomod::ModuleSetup;
 use crate::platform::Platform;
 use crate::process::Cmd;
+use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
 use crate::toolchain::Docker;
 use crate::verify::{verify, Expectations, ImageSource, Report};
@@ -74,6 +81,7 @@ pub struct DockerEngine<'a> {
     engine_platform: Platform,
     options: DockerOptions,
     reporter: &'a dyn Reporter,
+    remote: Option<&'a RemoteCache<'a>>,
 }
 
 impl<'a> DockerEngine<'a> {
@@ -126,7 +134,14 @@ impl<'a> DockerEngine<'a> {
             engine_platform,
             options,
             reporter,
+            remote: None,
         })
+    }
+
+    /// Pulls missing deps images from, and pushes new ones to, the cache registry.
+    pub fn with_remote(mut self, remote: Option<&'a RemoteCache<'a>>) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// Whether builds go through `docker buildx build` (with cache mounts).
@@ -178,7 +193,10 @@ impl<'a> DockerEngine<'a> {
         let builder_id = self.ensure_builder_image(app)?;
         let deps_tag = deps_tag(app, &options, &builder_id)?;
         let key = deps_tag.rsplit(':').next().unwrap_or_default().to_string();
-        let deps_cached = self.image_id(&deps_tag).is_some();
+        let mut deps_cached = self.image_id(&deps_tag).is_some();
+        if let (false, Some(remote)) = (deps_cached, self.remote) {
+            deps_cached = self.pull_deps(remote, app, &deps_tag, &key);
+        }
         let temp = tempfile::Builder::new()
             .prefix("gopack-docker-")
             .tempdir()
@@ -227,6 +245,9 @@ impl<'a> DockerEngine<'a> {
                     app.name()
                 ))
                 .stream(self.reporter)?;
+            if let Some(remote) = self.remote.filter(|r| r.pushes()) {
+                self.push_deps(remote, app, &deps_tag, &key);
+            }
         }
 
         self.reporter.report(Event::Note {
@@ -307,6 +328,83 @@ impl<'a> DockerEngine<'a> {
             platform: options.platform,
             metadata,
         })
+    }
+
+    /// Pulls the deps image from the cache registry and tags it `deps_tag`;
+    /// true when the engine has it now. A registry that fails is a warning.
+    fn pull_deps(&self, remote: &RemoteCache, app: &App, deps_tag: &str, key: &str) -> bool {
+        if remote.is_down() {
+            return false;
+        }
+        let reference = remote.docker_reference(deps_tag);
+        let start = std::time::Instant::now();
+        let pulled = self.docker.cmd(["pull", "--quiet", &reference]).output();
+        match pulled {
+            Ok(out) if out.code == Some(0) => {}
+            Ok(out) => {
+                let text = out.stderr.to_ascii_lowercase();
+                if text.contains("not found") || text.contains("manifest unknown") {
+                    remote.miss(app.name(), "deps-image", key);
+                } else {
+                    remote.fail("docker pull", &out.stderr.trim());
+                }
+                return false;
+            }
+            Err(e) => {
+                remote.fail("docker pull", &e);
+                return false;
+            }
+        }
+        let tagged = self
+            .docker
+            .cmd(["tag", &reference, deps_tag])
+            .output()
+            .is_ok_and(|out| out.code == Some(0));
+        // The registry's name is only an alias of the deps image: drop it.
+        let _ = self.docker.cmd(["rmi", &reference]).output();
+        if !tagged {
+            return false;
+        }
+        let size = self
+            .docker
+            .cmd(["image", "inspect", "--format", "{{.Size}}", deps_tag])
+            .output()
+            .ok()
+            .and_then(|out| out.stdout.trim().parse().ok())
+            .unwrap_or(0);
+        remote.hit(app.name(), "deps-image", key, size, start);
+        true
+    }
+
+    /// Pushes a deps image built here to the cache registry; a failure is a warning.
+    fn push_deps(&self, remote: &RemoteCache, app: &App, deps_tag: &str, key: &str) {
+        if remote.is_down() {
+            return;
+        }
+        let reference = remote.docker_reference(deps_tag);
+        let start = std::time::Instant::now();
+        let tagged = self.docker.cmd(["tag", deps_tag, &reference]).output();
+        let pushed = match tagged {
+            Ok(out) if out.code == Some(0) => {
+                self.docker.cmd(["push", "--quiet", &reference]).output()
+            }
+            other => other,
+        };
+        let _ = self.docker.cmd(["rmi", &reference]).output();
+        match pushed {
+            Ok(out) if out.code == Some(0) => {
+                let size = self
+                    .docker
+                    .cmd(["image", "inspect", "--format", "{{.Size}}", deps_tag])
+                    .output()
+                    .ok()
+                    .and_then(|out| out.stdout.trim().parse().ok())
+                    .unwrap_or(0);
+                remote.pushed(app.name(), "deps-image", key, size, start);
+            }
+            Ok(out) => remote.fail("docker push", &out.stderr.trim()),
+            Err(e) => remote.fail("docker push", &e),
+        }
     }
 
     /// The platform to build for: the engine's, which the app must list.

@@ -15,6 +15,7 @@ use crate::image::layer::{write_layer, LayerInfo};
 use crate::image::rootfs::{self, Tree};
 use crate::image::{self, Blob, Image, PlatformImage, RunConfig};
 use crate::publish;
+use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
 use crate::statcache::StatCache;
 use crate::verify::{Expectations, ImageSource, Report};
@@ -51,6 +52,7 @@ pub struct OciEngine<'a> {
     workspace: &'a Workspace,
     builder: Builder<'a>,
     reporter: &'a dyn Reporter,
+    remote: Option<&'a RemoteCache<'a>>,
 }
 
 impl<'a> OciEngine<'a> {
@@ -60,7 +62,15 @@ impl<'a> OciEngine<'a> {
             workspace,
             builder: Builder::new(workspace, reporter)?,
             reporter,
+            remote: None,
         })
+    }
+
+    /// Shares binaries and layers through `remote`, the cache registry.
+    pub fn with_remote(mut self, remote: Option<&'a RemoteCache<'a>>) -> Self {
+        self.builder = self.builder.with_remote(remote);
+        self.remote = remote;
+        self
     }
 
     /// The cache the engine writes blobs to.
@@ -244,6 +254,10 @@ impl<'a> OciEngine<'a> {
             self.report_layer(app, platform, role, &info, true);
             return Ok((info.clone(), layer_blob(&info)));
         }
+        if let Some(info) = self.remote.and_then(|r| r.fetch_layer(app.name(), &key)) {
+            self.report_layer(app, platform, role, &info, true);
+            return Ok((info.clone(), layer_blob(&info)));
+        }
         let temp = self.cache().temp_file("blobs")?;
         let (info, file) = write_layer(tree, mtime, std::io::BufWriter::new(temp))?;
         let temp = file
@@ -257,6 +271,9 @@ impl<'a> OciEngine<'a> {
         )?;
         let record = serde_json::to_vec(&info).expect("layer info serializes");
         self.cache().put("layers", &key, &record)?;
+        if let Some(remote) = self.remote {
+            remote.built_layer(app.name(), platform, &key, &info);
+        }
         self.report_layer(app, platform, role, &info, false);
         Ok((info.clone(), layer_blob(&info)))
     }

@@ -10,6 +10,10 @@
 //! unasked, and credentials go over plain HTTP to any other host only with
 //! `--insecure-registry-credentials`. Every connection has connect and read
 //! timeouts; connection resets and 5xx answers are retried a few times with backoff.
+//!
+//! The pull side ([`Pusher::manifest`], [`Pusher::fetch_blob`]) serves the cache
+//! registry ([`crate::remote_cache`]): bounded reads, nothing allocated from a
+//! length the registry sends.
 
 use super::credentials::{self, Credentials};
 use crate::cache::Cache;
@@ -157,8 +161,31 @@ pub struct Pusher<'a> {
     connection: Connection,
     credentials: Option<Credentials>,
     authorization: Option<String>,
-    cache: &'a Cache,
+    cache: Cache,
     reporter: &'a dyn Reporter,
+    /// The token scope's actions: `pull,push`, or `pull` for a read-only cache.
+    actions: &'static str,
+    /// Attempts per request ([`ATTEMPTS`] for pushes).
+    attempts: u32,
+}
+
+/// How a [`Pusher`] is used: what it asks the token service for, and how often
+/// it tries a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Whether it pushes (`pull,push`) or only pulls (`pull`).
+    pub push: bool,
+    /// Attempts per request when the connection is reset or the registry answers 5xx.
+    pub attempts: u32,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            push: true,
+            attempts: ATTEMPTS,
+        }
+    }
 }
 
 impl<'a> Pusher<'a> {
@@ -183,6 +210,25 @@ impl<'a> Pusher<'a> {
         cache: &'a Cache,
         reporter: &'a dyn Reporter,
     ) -> Result<Self> {
+        Pusher::with_access(
+            target,
+            connection,
+            credentials,
+            Access::default(),
+            cache,
+            reporter,
+        )
+    }
+
+    /// [`Pusher::with_credentials`] for the given [`Access`].
+    pub fn with_access(
+        target: Target,
+        connection: Connection,
+        credentials: Option<Credentials>,
+        access: Access,
+        cache: &Cache,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
         if credentials.is_some() && target.scheme == "http" && !target.is_loopback() {
             check_plain_http_credentials(&target.host, &connection)?;
         }
@@ -203,8 +249,10 @@ impl<'a> Pusher<'a> {
             connection,
             credentials,
             authorization: None,
-            cache,
+            cache: cache.clone(),
             reporter,
+            actions: if access.push { "pull,push" } else { "pull" },
+            attempts: access.attempts.max(1),
         };
         pusher.authorize()?;
         Ok(pusher)
@@ -250,7 +298,7 @@ impl<'a> Pusher<'a> {
                 }
             }
         }
-        let scope = format!("repository:{}:pull,push", self.target.repository);
+        let scope = format!("repository:{}:{}", self.target.repository, self.actions);
         let service = params
             .iter()
             .find(|(k, _)| k == "service")
@@ -356,10 +404,28 @@ impl<'a> Pusher<'a> {
     }
 
     fn push_blob(&self, blob: &Blob) -> Result<()> {
-        let url = self.target.url(&format!("blobs/{}", blob.digest));
-        let response = self.send("HEAD", &url, || self.auth(self.agent.head(&url)).call())?;
-        if response.status() == 200 {
-            return Ok(());
+        self.push_file(
+            &blob.digest,
+            &self.cache.entry_path("blobs", blob.key()),
+            true,
+        )
+        .map(|_| ())
+    }
+
+    /// Pushes the file at `path` as the blob `digest`, unless `skip_existing` and
+    /// the registry has it. Returns whether it was sent.
+    pub fn push_file(
+        &self,
+        digest: &str,
+        path: &camino::Utf8Path,
+        skip_existing: bool,
+    ) -> Result<bool> {
+        if skip_existing {
+            let url = self.target.url(&format!("blobs/{digest}"));
+            let response = self.send("HEAD", &url, || self.auth(self.agent.head(&url)).call())?;
+            if response.status() == 200 {
+                return Ok(false);
+            }
         }
         let start = self.target.url("blobs/uploads/");
         let response = self.send("POST", &start, || {
@@ -379,17 +445,93 @@ impl<'a> Pusher<'a> {
             location
         };
         let separator = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{separator}digest={}", blob.digest);
-        let path = self.cache.entry_path("blobs", blob.key());
+        let put = format!("{location}{separator}digest={digest}");
         // Opened before the first attempt, so a missing entry is an I/O error, not a retry.
-        std::fs::File::open(&path).at(&path, "read")?;
+        std::fs::File::open(path).at(path, "read")?;
         let response = self.send("PUT", &put, || {
-            let file = std::fs::File::open(&path)?;
+            let file = std::fs::File::open(path)?;
             self.auth(self.agent.put(&put))
                 .header("Content-Type", "application/octet-stream")
                 .send(file)
         })?;
-        self.expect(response, &[201, 204], "PUT", &put)
+        self.expect(response, &[201, 204], "PUT", &put)?;
+        Ok(true)
+    }
+
+    /// The manifest `reference` (a tag or digest), at most `limit` bytes; `None`
+    /// when the registry has no such manifest.
+    pub fn manifest(&self, reference: &str, accept: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let url = self.target.url(&format!("manifests/{reference}"));
+        let mut response = self.send("GET", &url, || {
+            self.auth(self.agent.get(&url))
+                .header("Accept", accept)
+                .call()
+        })?;
+        match response.status().as_u16() {
+            404 => Ok(None),
+            200 => {
+                let mut bytes = Vec::new();
+                response
+                    .body_mut()
+                    .as_reader()
+                    .take(limit.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| self.read_error("GET", &url, e))?;
+                if bytes.len() as u64 > limit {
+                    return Err(Error::Invalid {
+                        path: url,
+                        message: format!("the manifest is larger than {limit} bytes"),
+                        help: "the cache registry holds something gopack did not write there"
+                            .into(),
+                    });
+                }
+                Ok(Some(bytes))
+            }
+            _ => self.expect(response, &[], "GET", &url).map(|()| None),
+        }
+    }
+
+    /// Streams the blob `digest` into `out`, reading at most `limit + 1` bytes
+    /// (the caller checks size and digest of what arrived); returns the bytes
+    /// read, or `None` when the registry has no such blob.
+    pub fn fetch_blob(
+        &self,
+        digest: &str,
+        limit: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<u64>> {
+        let url = self.target.url(&format!("blobs/{digest}"));
+        let mut response = self.send("GET", &url, || self.auth(self.agent.get(&url)).call())?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            // `expect` with no accepted status always gives the error.
+            _ => return self.expect(response, &[], "GET", &url).map(|()| None),
+        }
+        let mut reader = response
+            .body_mut()
+            .as_reader()
+            .take(limit.saturating_add(1));
+        std::io::copy(&mut reader, out)
+            .map(Some)
+            .map_err(|e| self.read_error("GET", &url, e))
+    }
+
+    /// The target this client talks to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn read_error(&self, method: &str, url: &str, err: std::io::Error) -> Error {
+        Error::Command {
+            command: format!("{method} {url}"),
+            status: err.to_string(),
+            output: String::new(),
+            help: format!(
+                "the registry {} stopped answering: check that it is up",
+                self.target.host
+            ),
+        }
     }
 
     fn push_manifest(&self, blob: &Blob, reference: &str) -> Result<()> {
@@ -401,7 +543,7 @@ impl<'a> Pusher<'a> {
 
     /// PUTs a manifest; true when the registry answered with `OCI-Subject`
     /// (it indexes referrers itself).
-    fn put_manifest(&self, media_type: &str, bytes: &[u8], reference: &str) -> Result<bool> {
+    pub fn put_manifest(&self, media_type: &str, bytes: &[u8], reference: &str) -> Result<bool> {
         let url = self.target.url(&format!("manifests/{reference}"));
         let response = self.send("PUT", &url, || {
             self.auth(self.agent.put(&url))
@@ -414,7 +556,7 @@ impl<'a> Pusher<'a> {
     }
 
     /// Runs `request`, again after a backoff when the connection was reset or the
-    /// registry answered 5xx, at most [`ATTEMPTS`] times; the last answer is returned.
+    /// registry answered 5xx, at most [`Access::attempts`] times; the last answer is returned.
     fn send(
         &self,
         method: &str,
@@ -424,15 +566,18 @@ impl<'a> Pusher<'a> {
         let mut attempt = 1;
         loop {
             let retry = match request() {
-                Ok(response) if response.status().is_server_error() && attempt < ATTEMPTS => {
+                Ok(response) if response.status().is_server_error() && attempt < self.attempts => {
                     format!("HTTP {}", response.status().as_u16())
                 }
                 Ok(response) => return Ok(response),
-                Err(err) if attempt < ATTEMPTS && is_transient(&err) => err.to_string(),
+                Err(err) if attempt < self.attempts && is_transient(&err) => err.to_string(),
                 Err(err) => return Err(self.http_error(method, url, err)),
             };
             self.reporter.report(Event::Note {
-                message: format!("{method} {url}: {retry}; trying again ({attempt}/{ATTEMPTS})"),
+                message: format!(
+                    "{method} {url}: {retry}; trying again ({attempt}/{})",
+                    self.attempts
+                ),
             });
             std::thread::sleep(Duration::from_millis(250 << attempt));
             attempt += 1;
