@@ -231,7 +231,8 @@ impl<'a> OciEngine<'a> {
         mtime: u64,
         content_key: Option<&str>,
     ) -> Result<(LayerInfo, Blob)> {
-        let mut hasher = KeyHasher::new("layer/v1");
+        // v2: layers are compressed in blocks (image::pgzip); v1 layers have other bytes.
+        let mut hasher = KeyHasher::new("layer/v2");
         hasher.text("role", role).text("mtime", &mtime.to_string());
         match content_key {
             Some(key) => {

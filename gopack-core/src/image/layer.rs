@@ -3,12 +3,13 @@
 //!
 //! Same tree and mtime, same bytes: entries sorted, one fixed mtime, uid/gid
 //! 0 with no user or group names, explicit modes, no host metadata, and a
-//! gzip header with no timestamp and no file name.
+//! gzip header with no timestamp and no file name. The gzip is compressed
+//! in blocks on every core ([`super::pgzip`]), with the same bytes on any number.
 
+use super::pgzip::ParallelGzip;
 use super::rootfs::{Content, Entry, Tree};
 use super::tar::header;
 use crate::error::{IoContext, Result};
-use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -64,7 +65,8 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Writes `tree` as a gzip-compressed tar to `out`; returns the digests and `out`.
 pub fn write_layer<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<(LayerInfo, W)> {
     let compressed = HashingWriter::new(out);
-    let gzip = flate2::GzBuilder::new().write(compressed, Compression::default());
+    let gzip = ParallelGzip::new(compressed, Compression::default())
+        .at("layer", "start the gzip stream")?;
     let uncompressed = HashingWriter::new(gzip);
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Deterministic);
@@ -85,7 +87,7 @@ pub fn write_layer<W: Write>(tree: &Tree, mtime: u64, out: W) -> Result<(LayerIn
     ))
 }
 
-fn finish_gzip<W: Write>(gzip: GzEncoder<W>) -> io::Result<W> {
+fn finish_gzip<W: Write>(gzip: ParallelGzip<W>) -> io::Result<W> {
     gzip.finish()
 }
 
@@ -183,20 +185,21 @@ mod tests {
         assert_eq!(entries[2], ("tmp/".into(), 0o1777, 0, 1_700_000_000));
     }
 
-    /// The deflate backend and level are part of every layer digest: a change
-    /// of either (or a feature of another crate switching flate2 to a C zlib)
-    /// moves image digests, and must be a deliberate, documented one.
+    /// The deflate backend, level and block size are part of every layer
+    /// digest: a change of any (or a feature of another crate switching flate2
+    /// to a C zlib) moves image digests, and must be a deliberate, documented
+    /// one. The file spans several blocks of [`super::super::pgzip::BLOCK`].
     #[test]
     fn layer_bytes_are_pinned() {
         let mut tree = tree();
-        let text: String = (0..2000)
+        let text: String = (0..20000)
             .map(|i| format!("line {i} of a pinned file\n"))
             .collect();
         tree.file("etc/pinned", 0o644, Content::Bytes(text.into_bytes()));
         let (info, _) = write_layer(&tree, 1_700_000_000, Vec::new()).unwrap();
         assert_eq!(
             info.digest,
-            "sha256:3fa05c5d3c518bd44f014ae4053490b960064d4fd1cb1a6ba4d0e6cf51f31fbd"
+            "sha256:5d6e46d9b1dbd81c8ade761521a075ffb178192158a4bdfa2afb9d0b7b3cf379"
         );
     }
 

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod documents;
 pub mod files;
 pub mod layer;
+pub mod pgzip;
 pub mod provenance;
 pub mod rootfs;
 pub mod sbom;
