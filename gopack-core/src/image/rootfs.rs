@@ -97,11 +97,16 @@ impl Tree {
                 prefix.push('/');
             }
             prefix.push_str(part);
-            self.entries.entry(prefix.clone()).or_insert_with(|| Entry {
-                path: prefix.clone(),
-                mode: 0o755,
-                content: Content::Dir,
-            });
+            if !self.entries.contains_key(&prefix) {
+                self.entries.insert(
+                    prefix.clone(),
+                    Entry {
+                        path: prefix.clone(),
+                        mode: 0o755,
+                        content: Content::Dir,
+                    },
+                );
+            }
         }
     }
 
