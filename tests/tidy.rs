@@ -146,3 +146,77 @@ fn every_module_has_docs() {
         "modules without //! docs: {undocumented:?}"
     );
 }
+
+/// The fenced code blocks of a markdown text: (language, text), with the
+/// fence's indentation (a block inside a list item) removed from each line.
+fn code_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        let Some(language) = line.trim_start().strip_prefix("```") else {
+            continue;
+        };
+        let mut text = Vec::new();
+        for line in lines.by_ref() {
+            if line.trim() == "```" {
+                break;
+            }
+            let unindented = line
+                .get(indent..)
+                .filter(|_| line[..indent].trim().is_empty());
+            text.push(unindented.unwrap_or(line.trim_start()));
+        }
+        blocks.push((language.trim().to_string(), text.join("\n")));
+    }
+    blocks
+}
+
+#[test]
+fn adopt_md_shows_what_examples_monorepo_contains() {
+    let docs = read("docs/adopt.md");
+    let example = support::repo_root().join("examples/monorepo");
+    let mut files = Vec::new();
+    let mut stack = vec![example.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in dir.read_dir_utf8().unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "target" {
+                    stack.push(entry.path().to_path_buf());
+                }
+            } else {
+                files.push(std::fs::read_to_string(entry.path()).unwrap());
+            }
+        }
+    }
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for (language, block) in code_blocks(&docs) {
+        match language.as_str() {
+            // Commands to type.
+            "sh" => continue,
+            // The example's tree: every path exists.
+            "text" => {
+                for path in block.lines().filter_map(|l| l.split_whitespace().next()) {
+                    if !example.join(path).exists() {
+                        missing.push(format!("the path {path}"));
+                    }
+                }
+            }
+            _ => {
+                if !files.iter().any(|file| file.contains(&block)) {
+                    missing.push(block);
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "docs/adopt.md has only {checked} code blocks");
+    assert!(
+        missing.is_empty(),
+        "docs/adopt.md shows what examples/monorepo does not contain (change one \
+         to match the other):\n{}",
+        missing.join("\n---\n")
+    );
+}
