@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode};
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask")]
 enum Xtask {
-    /// gopack: build, pack, verify, dockerfile, doctor.
+    /// gopack: build, pack, run, verify, dockerfile, clean, doctor.
     #[command(flatten)]
     Gopack(gopack_core::cli::Command),
     /// Check that the Go services are gofmt-formatted.
