@@ -220,3 +220,24 @@ fn adopt_md_shows_what_examples_monorepo_contains() {
         missing.join("\n---\n")
     );
 }
+
+/// The `[profile...]` tables of a manifest, without comments and blank lines.
+fn profile_tables(manifest: &str) -> Vec<String> {
+    let start = manifest.find("\n[profile.").expect("no [profile.*] table");
+    manifest[start..]
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn examples_monorepo_has_gopacks_profile_settings() {
+    assert_eq!(
+        profile_tables(&read("examples/monorepo/Cargo.toml")),
+        profile_tables(&read("Cargo.toml")),
+        "examples/monorepo/Cargo.toml and docs/adopt.md show gopack's profile settings: \
+         copy the [profile.*] tables of Cargo.toml there"
+    );
+}
