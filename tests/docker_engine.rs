@@ -460,7 +460,7 @@ fn pack_runs_as_the_unprivileged_user_and_passes_verify() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with(&format!("{0}:dev {0}:latest sha256:", t.app)),
+        stdout.starts_with(&format!("{} dev  sha256:", t.app)),
         "{}",
         text(&out)
     );

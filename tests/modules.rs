@@ -29,11 +29,11 @@ fn events(out: &Output) -> String {
 /// The digest `pack` printed for `app`.
 fn digest_of(out: &Output, app: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(&format!("{app}@")))
-        .unwrap_or_else(|| panic!("no digest for {app} in {stdout}"));
-    line.split_whitespace().next().unwrap()[app.len() + 1..].to_string()
+    packed_digests(&stdout)
+        .into_iter()
+        .find(|(name, _)| name == app)
+        .unwrap_or_else(|| panic!("no digest for {app} in {stdout}"))
+        .1
 }
 
 /// The labels of the (single-platform) image of `app` in its OCI layout.

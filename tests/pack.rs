@@ -19,9 +19,10 @@ fn pack(dir: &Utf8Path, args: &[&str]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.arg("pack").args(args).current_dir(dir);
     let stdout = run_ok(&mut cmd);
-    let line = stdout.lines().last().expect("pack prints the digest");
-    let (_, rest) = line.split_once('@').expect("name@digest");
-    rest.split_whitespace().next().unwrap().to_string()
+    packed_digests(&stdout)
+        .pop()
+        .unwrap_or_else(|| panic!("pack prints the digest: {stdout}"))
+        .1
 }
 
 #[test]
@@ -388,14 +389,10 @@ fn push_sends_every_platform_to_a_registry_without_a_daemon() {
     cmd.env("PATH", path)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let out = run_ok(&mut cmd);
-    let digest = out
-        .split_once('@')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let digest = packed_digests(&out)
+        .pop()
+        .expect("pack prints the digest")
+        .1;
 
     for tag in ["1.2.3", "latest"] {
         let reference = format!("docker://{}/gopack/hello:{tag}", registry.address);

@@ -23,11 +23,7 @@ fn app(name: &str, path: &str, extra: &str) -> String {
 
 /// `name@digest` from pack's output, per app.
 fn digests(stdout: &str) -> Vec<(String, String)> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().next()?.split_once('@'))
-        .map(|(a, d)| (a.to_string(), d.to_string()))
-        .collect()
+    packed_digests(stdout)
 }
 
 fn pack_ok(ws: &TestWorkspace, args: &[&str]) -> Vec<(String, String)> {

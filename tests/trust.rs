@@ -20,18 +20,11 @@ fn pack(ws: &TestWorkspace) -> (String, String) {
     let out = ws.xtask(["pack", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().expect("pack prints the digest");
-    let digest = line
-        .split_once('@')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .next()
-        .unwrap();
-    (
-        digest.to_string(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let digest = packed_digests(&stdout)
+        .pop()
+        .unwrap_or_else(|| panic!("pack prints the digest: {stdout}"))
+        .1;
+    (digest, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn sha256_file(path: &Utf8Path) -> String {
@@ -181,7 +174,7 @@ fn concurrent_packs_of_one_app_take_turns() {
             assert!(output.status.success(), "round {round}: {}", text(&output));
             let stdout = String::from_utf8_lossy(&output.stdout);
             assert!(
-                stdout.contains(&format!("hello@{digest} ")),
+                packed_digests(&stdout).contains(&("hello".to_string(), digest.clone())),
                 "round {round}: {stdout}"
             );
         }

@@ -56,6 +56,27 @@ pub struct Binary {
     pub cc: Option<crate::cgo::CCompiler>,
 }
 
+/// What `go mod download` says for a module without dependencies: noise.
+const NO_DEPENDENCIES: &str = "go: no module dependencies to download";
+
+/// Passes every event on, except go's lines that tell nothing.
+struct WithoutNoise<'a>(&'a dyn Reporter);
+
+impl Reporter for WithoutNoise<'_> {
+    fn report(&self, event: Event) {
+        if let Event::Output { line, .. } = &event {
+            if line.trim() == NO_DEPENDENCIES {
+                return;
+            }
+        }
+        self.0.report(event);
+    }
+
+    fn shows_output(&self) -> bool {
+        self.0.shows_output()
+    }
+}
+
 /// Builds apps with one Go toolchain and one cache.
 pub struct Builder<'a> {
     workspace: &'a Workspace,
@@ -71,7 +92,7 @@ impl<'a> Builder<'a> {
         let cache = Cache::open(workspace.cache_dir())?;
         Ok(Builder {
             workspace,
-            go: Go::find_cached(&cache)?,
+            go: Go::find_cached(&cache, workspace.environment.go.as_deref())?,
             cache,
             reporter,
             remote: None,
@@ -221,7 +242,7 @@ impl<'a> Builder<'a> {
                  (GOPROXY) is reachable",
                 app.dir
             ))
-            .stream(self.reporter)?;
+            .stream(&WithoutNoise(self.reporter))?;
         self.cache
             .put("deps", &key, format!("{}\n", self.go.version).as_bytes())?;
         Ok(key)

@@ -77,6 +77,9 @@ pub enum Error {
     },
 }
 
+/// Where the help line starts in every variant's text.
+const HELP: &str = "\nhelp: ";
+
 /// Shows a child's output between fences so it stands apart from gopack's words.
 fn fence(output: &str) -> String {
     let output = output.trim_end();
@@ -87,6 +90,47 @@ fn fence(output: &str) -> String {
 }
 
 impl Error {
+    /// A stable name of the kind of error, for scripts and CI (`--json` prints it
+    /// as the error event's `code`): `config`, `flag`, `unknown-app`,
+    /// `tool-missing`, `command-failed`, `io`, `invalid`, `metadata`. A new
+    /// variant gets a new code; a code never changes meaning.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "config",
+            Error::Flag { .. } => "flag",
+            Error::UnknownApp { .. } => "unknown-app",
+            Error::ToolMissing { .. } => "tool-missing",
+            Error::Command { .. } => "command-failed",
+            Error::Io { .. } => "io",
+            Error::Invalid { .. } => "invalid",
+            Error::Metadata { .. } => "metadata",
+        }
+    }
+
+    /// What went wrong, without the `help:` line.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        match text.rsplit_once(HELP) {
+            Some((message, _)) => message.to_string(),
+            None => text,
+        }
+    }
+
+    /// What to do about it: the `help:` line's text.
+    pub fn help(&self) -> String {
+        match self {
+            Error::Io { .. } => {
+                "check that the path exists, that gopack may read and write there, and that the disk has room".into()
+            }
+            _ => {
+                let text = self.to_string();
+                text.rsplit_once(HELP)
+                    .map(|(_, help)| help.to_string())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
     /// An I/O error on `path` while doing `action` ("read", "create", ...).
     pub fn io(path: impl Into<Utf8PathBuf>, action: &'static str, source: std::io::Error) -> Self {
         Error::Io {

@@ -32,3 +32,6 @@ pub mod vcs;
 pub mod verify;
 
 pub use error::{Error, Result};
+
+/// gopack's version (gopack-core's), for a host's `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -96,6 +96,32 @@ pub enum Event {
     Note { message: String },
     /// Something the user should look at: the run goes on.
     Warning { message: String },
+    /// The run failed: an [`crate::Error`] (its [`crate::Error::code`]), or
+    /// `checks-failed` when an image fails verify (with verify's report).
+    Error {
+        code: String,
+        message: String,
+        help: String,
+        /// Verify's report of the image that failed, as `verify --json` prints it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        report: Option<serde_json::Value>,
+        /// What a person reads above the error (verify's table); not in the JSON.
+        #[serde(skip)]
+        text: String,
+    },
+}
+
+impl Event {
+    /// The event of an error that ends a run.
+    pub fn error(err: &crate::Error) -> Event {
+        Event::Error {
+            code: err.code().to_string(),
+            message: err.message(),
+            help: err.help(),
+            report: None,
+            text: String::new(),
+        }
+    }
 }
 
 /// Receives [`Event`]s. Implementations must be cheap and must not fail.

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::process::Cmd;
 use camino::{Utf8Path, Utf8PathBuf};
+use std::ffi::OsStr;
 
 /// How to get Go, shown when it is missing.
 pub const GO_INSTALL_HINT: &str = "install Go 1.21 or newer (https://go.dev/dl/; on Debian: \
@@ -29,9 +30,15 @@ pub struct Go {
 }
 
 impl Go {
-    /// Finds `go`: `$GOPACK_GO`, then PATH, then the usual install folders.
+    /// Finds `go`: `$GOPACK_GO` of this process, then PATH, then the usual install folders.
     pub fn find() -> Result<Go> {
-        let path = Go::locate()?;
+        Go::find_with(std::env::var_os("GOPACK_GO").as_deref())
+    }
+
+    /// Finds `go`: `gopack_go` (the value of `GOPACK_GO`, read by the caller),
+    /// then PATH, then the usual install folders.
+    pub fn find_with(gopack_go: Option<&OsStr>) -> Result<Go> {
+        let path = Go::locate(gopack_go)?;
         let version = Go::read_version(&path)?;
         Ok(Go { path, version })
     }
@@ -39,24 +46,24 @@ impl Go {
     /// Like [`Go::find`], with `go env GOVERSION` remembered in `cache` per
     /// identity of the go binary (path, size, mtime, ctime, inode), so a run
     /// does not start `go` only to ask its version.
-    pub fn find_cached(cache: &crate::cache::Cache) -> Result<Go> {
-        let path = Go::locate()?;
+    pub fn find_cached(cache: &crate::cache::Cache, gopack_go: Option<&OsStr>) -> Result<Go> {
+        let path = Go::locate(gopack_go)?;
         let goroot = std::env::var("GOROOT").unwrap_or_default();
         let version =
             crate::statcache::remembered(cache, &path, &goroot, || Go::read_version(&path))?;
         Ok(Go { path, version })
     }
 
-    fn locate() -> Result<Utf8PathBuf> {
-        if let Some(path) = std::env::var_os("GOPACK_GO") {
-            if !std::path::Path::new(&path).is_file() {
+    fn locate(gopack_go: Option<&OsStr>) -> Result<Utf8PathBuf> {
+        if let Some(path) = gopack_go {
+            if !std::path::Path::new(path).is_file() {
                 return Err(Error::ToolMissing {
                     tool: format!("go (GOPACK_GO={})", path.to_string_lossy()),
                     help: format!("GOPACK_GO names no file; unset it or {GO_INSTALL_HINT}"),
                 });
             }
         }
-        find_go_binary().ok_or_else(|| Error::ToolMissing {
+        find_go_binary(gopack_go).ok_or_else(|| Error::ToolMissing {
             tool: "go".into(),
             help: GO_INSTALL_HINT.into(),
         })
@@ -127,8 +134,8 @@ fn release(version: &str) -> Option<(u32, u32)> {
     Some((major, digits.parse().ok()?))
 }
 
-fn find_go_binary() -> Option<Utf8PathBuf> {
-    if let Some(path) = std::env::var_os("GOPACK_GO") {
+fn find_go_binary(gopack_go: Option<&OsStr>) -> Option<Utf8PathBuf> {
+    if let Some(path) = gopack_go {
         return Utf8PathBuf::from_path_buf(path.into()).ok();
     }
     if let Some(path) = which_utf8("go") {

@@ -586,3 +586,28 @@ pub fn git(dir: &Utf8Path, args: &[&str]) -> String {
 pub fn git_status(dir: &Utf8Path) -> String {
     git(dir, &["status", "--porcelain", "--untracked-files=all"])
 }
+
+/// `(app, digest)` for each app `pack` printed on stdout: its `--json` result
+/// lines, or the first line of each app's text (`name version  sha256:...`).
+pub fn packed_digests(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            if let Ok(result) = serde_json::from_str::<serde_json::Value>(line) {
+                let name = result["name"].as_str()?.to_string();
+                let digest = result["digest"]
+                    .as_str()
+                    .or(result["image_id"].as_str())?
+                    .to_string();
+                return Some((name, digest));
+            }
+            if line.starts_with(char::is_whitespace) {
+                return None;
+            }
+            let mut words = line.split_whitespace();
+            let name = words.next()?.to_string();
+            let digest = words.last().filter(|d| d.starts_with("sha256:"))?;
+            Some((name, digest.to_string()))
+        })
+        .collect()
+}

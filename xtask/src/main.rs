@@ -8,7 +8,12 @@ use std::process::ExitCode;
 
 /// Pack Go apps into minimal, non-root, reproducible container images.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version = gopack_core::VERSION,
+    about
+)]
 enum Xtask {
     #[command(flatten)]
     Gopack(gopack_core::cli::Command),
@@ -17,7 +22,8 @@ enum Xtask {
 }
 
 fn main() -> ExitCode {
-    match Xtask::parse() {
+    let xtask = Xtask::try_parse().unwrap_or_else(|err| gopack_core::cli::exit_on_parse_error(err));
+    match xtask {
         Xtask::Gopack(command) => command.main(),
         Xtask::Bench(args) => match args.run() {
             Ok(()) => ExitCode::SUCCESS,

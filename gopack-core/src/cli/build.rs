@@ -1,7 +1,12 @@
 //! `build`: static binaries for the selected apps.
 
+use super::results::{json_line, write_stdout, BinaryResult, BuildResult};
 use super::{CacheRegistryFlags, Common, Selection};
 use crate::build::Builder;
+use crate::config::App;
+use crate::engine::ImageMetadata;
+use crate::error::IoContext;
+use crate::report::{Recorder, Reporter};
 use crate::Result;
 use std::process::ExitCode;
 
@@ -17,18 +22,22 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
-    /// Builds every selected app; prints each binary's path on stdout.
-    pub fn run(self) -> Result<ExitCode> {
+    /// Builds every selected app; prints each binary's path on stdout (with
+    /// `--json`, one line per app, see [`BuildResult`]).
+    pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
-        let console = self.common.console();
         let remote = self
             .cache_registry
-            .open(&workspace, Default::default(), &console)?;
-        let builder = Builder::new(&workspace, &console)?.with_remote(remote.as_ref());
+            .open(&workspace, Default::default(), console)?;
+        let builder = Builder::new(&workspace, console)?.with_remote(remote.as_ref());
         for app in &apps {
-            for binary in builder.build(app)? {
-                println!("{}", binary.path);
+            if self.common.json {
+                json_line(&build_result(&builder, app, console)?)?;
+            } else {
+                for binary in builder.build(app)? {
+                    write_stdout(&format!("{}\n", binary.path))?;
+                }
             }
             if let Some(remote) = &remote {
                 remote.push_pending();
@@ -39,4 +48,33 @@ impl BuildArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Builds `app` as [`Builder::build`] does, and describes the binaries.
+fn build_result(builder: &Builder<'_>, app: &App, console: &dyn Reporter) -> Result<BuildResult> {
+    // The version the result names; its warnings matter only when it is stamped.
+    let stamped = app.config.version_variable.is_some();
+    let silent = Recorder::default();
+    let metadata = ImageMetadata::read(app, if stamped { console } else { &silent })?;
+    let stamp = if stamped {
+        metadata.version.as_str()
+    } else {
+        ""
+    };
+    let mut binaries = Vec::new();
+    for binary in builder.build_version(app, stamp)? {
+        let (sha256, size) =
+            crate::integrity::file_digest(&binary.path).at(&binary.path, "read")?;
+        binaries.push(BinaryResult {
+            platform: binary.platform.to_string(),
+            path: binary.path.to_string(),
+            sha256,
+            size,
+        });
+    }
+    Ok(BuildResult {
+        name: app.name().to_string(),
+        version: metadata.version,
+        binaries,
+    })
 }

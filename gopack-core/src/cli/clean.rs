@@ -55,10 +55,9 @@ pub enum Item {
 
 impl CleanArgs {
     /// Lists, then (unless `--dry-run`) removes.
-    pub fn run(self) -> Result<ExitCode> {
+    pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let console = self.common.console();
-        let items = plan(&workspace, &self.apps, &console)?;
+        let items = plan(&workspace, &self.apps, console)?;
         let verb = if self.dry_run {
             "would remove"
         } else {
@@ -67,7 +66,7 @@ impl CleanArgs {
         let mut total = 0;
         for item in &items {
             if !self.dry_run {
-                remove(item, &console)?;
+                remove(item, console)?;
             }
             match item {
                 Item::Folder { what, path, size } => {

@@ -1,4 +1,8 @@
 //! The terminal [`Reporter`]: cargo-style status lines, or JSON lines.
+//!
+//! With `--json` every line on stderr is one JSON event (progress, the tools'
+//! output, warnings, the error that ended the run); errors print even with
+//! `--quiet`.
 
 use super::elapsed::Elapsed;
 use crate::report::{Event, Reporter};
@@ -64,6 +68,24 @@ impl Reporter for Console {
             }
             return;
         }
+        if let Event::Error {
+            message,
+            help,
+            text: above,
+            ..
+        } = &event
+        {
+            if let Some(elapsed) = &self.elapsed {
+                elapsed.stop();
+            }
+            let mut text = above.clone();
+            text.push_str(&format!("error: {message}"));
+            if !help.is_empty() {
+                text.push_str(&format!("\nhelp: {help}"));
+            }
+            let _ = writeln!(std::io::stderr(), "{text}");
+            return;
+        }
         if self.quiet {
             return;
         }
@@ -100,6 +122,9 @@ impl Reporter for Console {
                 cached,
             } => {
                 let how = if cached { "Reused" } else { "Layer" };
+                // A person needs only enough of the digest to tell layers apart.
+                let hex = digest.trim_start_matches("sha256:");
+                let digest = hex.get(..12).unwrap_or(hex);
                 status(
                     how,
                     &format!("{app} {platform} {role} {digest} ({size} bytes)"),
@@ -162,7 +187,7 @@ impl Reporter for Console {
                 }
             }
             Event::Warning { message } => status("Warning", &message),
-            Event::Output { .. } => {}
+            Event::Output { .. } | Event::Error { .. } => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{Common, Selection};
 use crate::engine::dockerfile::{self, Options};
+use crate::report::{Event, Reporter};
 use crate::{Error, Result};
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ pub struct DockerfileArgs {
 
 impl DockerfileArgs {
     /// Prints the Dockerfile of the one selected app, or checks FILE against it.
-    pub fn run(self) -> Result<ExitCode> {
+    pub fn run(self, reporter: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
         let [app] = apps.as_slice() else {
@@ -59,10 +60,14 @@ impl DockerfileArgs {
         match &self.check {
             Some(file) => {
                 match dockerfile::check(&text, file, app.name()) {
-                    Err(e @ Error::Invalid { .. }) => return Ok(super::checks_failed(&e)),
+                    Err(e @ Error::Invalid { .. }) => {
+                        return Ok(super::checks_failed(reporter, &e, None))
+                    }
                     result => result?,
                 }
-                eprintln!("{file} is up to date with the config of `{}`", app.name());
+                reporter.report(Event::Note {
+                    message: format!("{file} is up to date with the config of `{}`", app.name()),
+                });
             }
             None => print!("{text}"),
         }

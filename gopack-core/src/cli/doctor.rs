@@ -19,7 +19,11 @@ struct Check {
 impl DoctorArgs {
     /// Prints one line per tool; fails only when a required tool (go) is missing.
     pub fn run(self) -> Result<ExitCode> {
-        let mut checks = Vec::new();
+        let mut checks = vec![Check {
+            name: "gopack",
+            ok: true,
+            detail: crate::VERSION.to_string(),
+        }];
         let go = Go::find();
         checks.push(match &go {
             Ok(go) => Check {

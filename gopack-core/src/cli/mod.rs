@@ -24,6 +24,7 @@ mod dockerfile;
 mod doctor;
 mod elapsed;
 mod pack;
+mod results;
 mod run;
 mod verify;
 
@@ -33,13 +34,18 @@ pub use console::Console;
 pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
+pub use results::{BinaryResult, BuildResult, PackResult, PlatformResult};
 pub use run::RunArgs;
 pub use verify::VerifyArgs;
 
+use crate::config::settings::Environment;
 use crate::config::{Overrides, Workspace};
 use crate::platform::Platform;
+use crate::report::{Event, Reporter};
+use crate::verify::Report;
 use crate::Result;
 use camino::Utf8PathBuf;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// The exit status when checks fail.
@@ -47,23 +53,67 @@ pub const CHECKS_FAILED: u8 = 1;
 /// The exit status of an error: usage, config, a missing tool, an unreadable input.
 pub const ERROR: u8 = 2;
 
-/// Prints a failed check's error and gives [`CHECKS_FAILED`].
-fn checks_failed(err: &crate::Error) -> ExitCode {
-    eprintln!("error: {err}");
+/// Reports an image that failed its checks (`checks-failed`, with verify's
+/// report) and gives [`CHECKS_FAILED`].
+fn checks_failed(reporter: &dyn Reporter, err: &crate::Error, report: Option<&Report>) -> ExitCode {
+    let mut event = Event::error(err);
+    if let Event::Error {
+        code,
+        report: slot,
+        text,
+        ..
+    } = &mut event
+    {
+        *code = "checks-failed".into();
+        if let Some(report) = report {
+            *slot = serde_json::to_value(report).ok();
+            *text = report.table();
+        }
+    }
+    reporter.report(event);
     ExitCode::from(CHECKS_FAILED)
 }
 
-/// gopack's subcommands.
+/// Ends the process on a command line clap refuses (or `--help`, `--version`):
+/// as clap prints it, or, when `--json` is among the arguments, as one
+/// `usage` error event on stderr, so that a CI parser sees only JSON.
+pub fn exit_on_parse_error(err: clap::Error) -> ! {
+    let json = std::env::args_os().any(|a| a == "--json");
+    if !json || !err.use_stderr() {
+        err.exit()
+    }
+    let rendered = err.render().to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let message = lines
+        .next()
+        .unwrap_or("the command line is invalid")
+        .trim_start_matches("error: ")
+        .to_string();
+    let help = lines.map(str::trim).collect::<Vec<_>>().join(" ");
+    let event = Event::Error {
+        code: "usage".into(),
+        message,
+        help,
+        report: None,
+        text: String::new(),
+    };
+    if let Ok(line) = serde_json::to_string(&event) {
+        eprintln!("{line}");
+    }
+    std::process::exit(ERROR.into())
+}
+
+/// gopack's subcommands (boxed, so that a host's enum that mounts them stays small).
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Build static Go binaries (cached by go.sum and source hashes).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Build and pack apps into minimal FROM-scratch images (OCI layout and archive).
-    Pack(PackArgs),
+    Pack(Box<PackArgs>),
     /// Check the tools gopack uses and say how to install the missing ones.
     Doctor(DoctorArgs),
     /// Check that an image keeps the promises of the idioms (static, non-root, certs, ...).
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Print the app's multi-platform Dockerfile (the docker engine's), or check a committed one.
     Dockerfile(Box<DockerfileArgs>),
     /// Pack the app, load it into docker and run it (`docker run --rm`), passing ARGS after `--`.
@@ -73,30 +123,61 @@ pub enum Command {
 }
 
 impl Command {
-    /// Runs the subcommand, prints errors, and returns the process exit code:
-    /// 0 on success, 1 when checks fail (verify, `dockerfile --check`, pack's
-    /// verify), 2 for errors (usage, config, tools, unreadable input), as
-    /// ripgrep does.
+    /// Runs the subcommand with the [`Console`] its flags ask for, prints
+    /// errors through it, and returns the process exit code: 0 on success, 1
+    /// when checks fail (verify, `dockerfile --check`, pack's verify), 2 for
+    /// errors (usage, config, tools, unreadable input), as ripgrep does.
     pub fn main(self) -> ExitCode {
-        match self.run() {
+        let console = self.console();
+        match self.run_with(&console) {
             Ok(code) => code,
             Err(err) => {
-                eprintln!("error: {err}");
+                console.report(Event::error(&err));
                 ExitCode::from(ERROR)
             }
         }
     }
 
-    /// Runs the subcommand.
+    /// Runs the subcommand with the [`Console`] its flags ask for; errors are
+    /// returned, not printed.
     pub fn run(self) -> Result<ExitCode> {
+        let console = self.console();
+        self.run_with(&console)
+    }
+
+    /// Runs the subcommand, reporting progress, warnings and failed checks to
+    /// `reporter` (a host xtask keeps its own output); results go to stdout
+    /// (one JSON line per app with `--json`). Errors are returned, not printed.
+    pub fn run_with(self, reporter: &dyn Reporter) -> Result<ExitCode> {
         match self {
-            Command::Build(args) => args.run(),
+            Command::Build(args) => args.run(reporter),
             Command::Doctor(args) => args.run(),
-            Command::Pack(args) => args.run(),
-            Command::Verify(args) => args.run(),
-            Command::Dockerfile(args) => args.run(),
-            Command::Run(args) => args.run(),
-            Command::Clean(args) => args.run(),
+            Command::Pack(args) => args.run(reporter),
+            Command::Verify(args) => args.run(reporter),
+            Command::Dockerfile(args) => args.run(reporter),
+            Command::Run(args) => args.run(reporter),
+            Command::Clean(args) => args.run(reporter),
+        }
+    }
+
+    /// The reporter the subcommand's flags ask for (`--json`, `--quiet`, `--verbose`).
+    pub fn console(&self) -> Console {
+        match self.common() {
+            Some(common) => common.console(),
+            None => Console::new(false, false),
+        }
+    }
+
+    /// The options shared by the subcommands that read the workspace.
+    pub fn common(&self) -> Option<&Common> {
+        match self {
+            Command::Build(args) => Some(&args.common),
+            Command::Pack(args) => Some(&args.common),
+            Command::Verify(args) => Some(&args.common),
+            Command::Dockerfile(args) => Some(&args.common),
+            Command::Run(args) => Some(&args.common),
+            Command::Clean(args) => Some(&args.common),
+            Command::Doctor(_) => None,
         }
     }
 }
@@ -107,7 +188,8 @@ pub struct Common {
     /// The workspace's Cargo.toml (default: found from the current folder).
     #[arg(long, value_name = "PATH", global = true)]
     pub manifest_path: Option<Utf8PathBuf>,
-    /// Print progress as JSON lines on stderr.
+    /// Print only JSON lines: progress, warnings and errors on stderr, one result
+    /// per app on stdout (docs/ci.md has the schema).
     #[arg(long, global = true)]
     pub json: bool,
     /// Print only errors and results.
@@ -116,12 +198,29 @@ pub struct Common {
     /// Print more detail (e.g. the libraries of a cgo = "dynamic" binary).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// The `go` binary to use (default: PATH, then the usual install folders).
+    #[arg(long = "go", env = "GOPACK_GO", value_name = "PATH", global = true)]
+    pub go: Option<OsString>,
+    /// The cache folder, e.g. one shared by checkouts or CI jobs (default: the
+    /// config's `cache-dir`, else <target>/gopack/cache).
+    #[arg(long, env = "GOPACK_CACHE_DIR", value_name = "DIR", global = true)]
+    pub cache_dir: Option<OsString>,
 }
 
 impl Common {
-    /// Reads the workspace.
+    /// Reads the workspace, with the environment this command was given
+    /// (`SOURCE_DATE_EPOCH` is read here, at the edge, too).
     pub fn workspace(&self) -> Result<Workspace> {
-        Workspace::load(self.manifest_path.as_deref())
+        Workspace::load_with(self.manifest_path.as_deref(), self.environment())
+    }
+
+    /// The environment variables the library honours, as this command was given them.
+    pub fn environment(&self) -> Environment {
+        Environment {
+            go: self.go.clone(),
+            cache_dir: self.cache_dir.clone(),
+            source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+        }
     }
 
     /// The reporter that prints progress as asked.

@@ -2,10 +2,12 @@
 //! and checked first ([`crate::plan::Plan`]); then each app's engine makes
 //! the image and the publishers send it where the plan says.
 
+use super::results::{json_line, write_stdout, PackResult, PlatformResult};
 use super::{CacheRegistryFlags, Common, Selection};
 use crate::config::EngineKind;
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
 use crate::plan::{PackOptions, Plan};
+use crate::publish::Destination;
 use crate::report::{Event, Reporter};
 use crate::verify::Report;
 use crate::{Error, Result};
@@ -66,11 +68,11 @@ pub struct DockerFlags {
 }
 
 impl PackArgs {
-    /// Packs every selected app; prints `name@digest` and the archive per app on stdout.
-    pub fn run(self) -> Result<ExitCode> {
+    /// Packs every selected app; prints what was made per app on stdout (one
+    /// JSON line per app with `--json`, see [`PackResult`]).
+    pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
-        let console = self.common.console();
         let options = PackOptions {
             engine: self.engine,
             load: self.load,
@@ -97,30 +99,27 @@ impl PackArgs {
         }
         if self.dry_run {
             if self.common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan).expect("plans serialize")
-                );
+                json_line(&plan)?;
             } else {
-                print!("{}", plan.text());
+                write_stdout(&plan.text())?;
             }
             return Ok(ExitCode::SUCCESS);
         }
         let remote = self
             .cache_registry
-            .open(&workspace, options.registry_connection, &console)?;
+            .open(&workspace, options.registry_connection, console)?;
         let docker_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Docker) {
             let options = DockerOptions {
                 build_args: self.docker.build_args.clone(),
                 builder: self.docker.builder.clone(),
             };
-            Some(DockerEngine::new(&workspace, options, &console)?.with_remote(remote.as_ref()))
+            Some(DockerEngine::new(&workspace, options, console)?.with_remote(remote.as_ref()))
         } else {
             None
         };
         // The docker engine needs no host `go`: find it only for the oci engine.
         let oci_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Oci) {
-            Some(OciEngine::new(&workspace, &console)?.with_remote(remote.as_ref()))
+            Some(OciEngine::new(&workspace, console)?.with_remote(remote.as_ref()))
         } else {
             None
         };
@@ -128,42 +127,88 @@ impl PackArgs {
             // Held while this app's outputs are written, verified and published.
             let _lock = crate::output_lock::OutputLock::acquire(
                 &workspace.out_dir().join(app.name()),
-                &console,
+                console,
             )?;
-            match (step.engine, &oci_engine, &docker_engine) {
+            let result = match (step.engine, &oci_engine, &docker_engine) {
                 (EngineKind::Docker, _, Some(docker)) => {
                     let packed = docker.pack(app)?;
-                    if let Err(e) =
-                        check_report(&packed.report, &format!("docker:{}", packed.references[0]))
-                    {
-                        return Ok(super::checks_failed(&e));
+                    let image = format!("docker:{}", packed.references[0]);
+                    if let Err(e) = check_report(&packed.report, &image) {
+                        return Ok(super::checks_failed(console, &e, Some(&packed.report)));
                     }
-                    println!("{} {}", packed.references.join(" "), packed.image_id);
+                    PackResult {
+                        name: packed.app.clone(),
+                        engine: EngineKind::Docker.to_string(),
+                        version: packed.metadata.version.clone(),
+                        tags: packed
+                            .references
+                            .iter()
+                            .filter_map(|r| r.rsplit_once(':').map(|(_, tag)| tag.to_string()))
+                            .collect(),
+                        digest: None,
+                        image_id: Some(packed.image_id.clone()),
+                        platforms: vec![PlatformResult {
+                            platform: packed.platform.to_string(),
+                            digest: None,
+                        }],
+                        layout: None,
+                        archive: None,
+                        loaded: packed.references.clone(),
+                        pushed: Vec::new(),
+                        dirty: packed.metadata.dirty.clone(),
+                    }
                 }
                 (EngineKind::Oci, Some(engine), _) => {
                     let packed = engine.pack_with(app, step.metadata.clone())?;
                     if step.verify {
                         if let Some(report) = engine.verify(app, &packed)? {
                             if let Err(e) = check_report(&report, packed.layout.as_str()) {
-                                return Ok(super::checks_failed(&e));
+                                return Ok(super::checks_failed(console, &e, Some(&report)));
                             }
                         }
                     }
+                    let mut loaded = Vec::new();
+                    let mut pushed = Vec::new();
                     for destination in &step.destinations {
-                        destination.publish(engine.cache(), &packed, &console)?;
+                        let references = destination.publish(engine.cache(), &packed, console)?;
+                        match destination {
+                            Destination::Docker => loaded.extend(references),
+                            Destination::Registry { .. } => pushed.extend(references),
+                        }
                     }
                     // Only what went into a verified, published image is shared.
                     if let Some(remote) = &remote {
                         remote.push_pending();
                     }
-                    println!(
-                        "{}@{} {}",
-                        packed.app,
-                        packed.image.digest(),
-                        packed.archive
-                    );
+                    let image = &packed.image;
+                    PackResult {
+                        name: packed.app.clone(),
+                        engine: EngineKind::Oci.to_string(),
+                        version: packed.metadata.version.clone(),
+                        tags: image.tags.clone(),
+                        digest: Some(image.digest().to_string()),
+                        image_id: None,
+                        platforms: image
+                            .platforms
+                            .iter()
+                            .map(|p| PlatformResult {
+                                platform: p.platform.to_string(),
+                                digest: Some(p.manifest.digest.clone()),
+                            })
+                            .collect(),
+                        layout: Some(packed.layout.to_string()),
+                        archive: Some(packed.archive.to_string()),
+                        loaded,
+                        pushed,
+                        dirty: packed.metadata.dirty.clone(),
+                    }
                 }
                 _ => unreachable!("an engine was made for every engine the plan uses"),
+            };
+            if self.common.json {
+                json_line(&result)?;
+            } else {
+                write_stdout(&result.text())?;
             }
         }
         if let Some(remote) = &remote {
@@ -178,10 +223,14 @@ pub(super) fn check_report(report: &Report, image: &str) -> Result<()> {
     if report.passed() {
         return Ok(());
     }
-    eprint!("{}", report.table());
+    let failed: Vec<&str> = report
+        .all_checks()
+        .filter(|c| c.status == crate::verify::Status::Fail)
+        .map(|c| c.id.as_str())
+        .collect();
     Err(Error::Invalid {
         path: image.to_string(),
-        message: "the image fails verify (see the table above)".into(),
+        message: format!("the image fails verify: {}", failed.join(", ")),
         help: "fix the failed checks, allow them in the app's `verify` config, or pass --no-verify"
             .into(),
     })

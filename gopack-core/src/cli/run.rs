@@ -39,7 +39,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Packs, loads and runs the one selected app; returns the container's exit code.
-    pub fn run(self) -> Result<ExitCode> {
+    pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
         let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
         let [app] = apps.as_slice() else {
@@ -49,7 +49,6 @@ impl RunArgs {
                 help: "name the app: cargo xtask run APP -- ARGS".into(),
             });
         };
-        let console = self.common.console();
         let options = PackOptions {
             engine: self.engine,
             load: true,
@@ -64,17 +63,17 @@ impl RunArgs {
         let step = &plan.apps[0];
         let _lock = crate::output_lock::OutputLock::acquire(
             &workspace.out_dir().join(app.name()),
-            &console,
+            console,
         )?;
         let image = match step.engine {
             EngineKind::Docker => {
-                let engine = DockerEngine::new(&workspace, DockerOptions::default(), &console)?;
+                let engine = DockerEngine::new(&workspace, DockerOptions::default(), console)?;
                 let packed = engine.pack(app)?;
                 if let Err(e) = super::pack::check_report(
                     &packed.report,
                     &format!("docker:{}", packed.references[0]),
                 ) {
-                    return Ok(super::checks_failed(&e));
+                    return Ok(super::checks_failed(console, &e, Some(&packed.report)));
                 }
                 packed.references[0].clone()
             }
@@ -84,16 +83,16 @@ impl RunArgs {
                         message: message.clone(),
                     });
                 }
-                let engine = OciEngine::new(&workspace, &console)?;
+                let engine = OciEngine::new(&workspace, console)?;
                 let packed = engine.pack_with(app, step.metadata.clone())?;
                 if step.verify {
                     if let Some(report) = engine.verify(app, &packed)? {
                         if let Err(e) = super::pack::check_report(&report, packed.layout.as_str()) {
-                            return Ok(super::checks_failed(&e));
+                            return Ok(super::checks_failed(console, &e, Some(&report)));
                         }
                     }
                 }
-                let tags = crate::publish::docker::load(engine.cache(), &packed, &console)?;
+                let tags = crate::publish::docker::load(engine.cache(), &packed, console)?;
                 tags.into_iter().next().ok_or_else(|| Error::Invalid {
                     path: packed.archive.to_string(),
                     message: "the image was loaded with no tag".into(),

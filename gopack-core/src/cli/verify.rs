@@ -6,9 +6,11 @@
 //! expectations when one is named. Exit status 1 when a check fails, 2 when
 //! the image cannot be read or the command is wrong.
 
+use super::results::{json_line, write_stdout};
 use super::Common;
 use crate::error::{Error, IoContext};
-use crate::verify::{junit, verify, Expectations, ImageSource, Report, LIMIT_NAMES};
+use crate::report::Reporter;
+use crate::verify::{junit, verify, Expectations, ImageSource, Report, Status, LIMIT_NAMES};
 use crate::Result;
 use camino::Utf8PathBuf;
 use std::process::ExitCode;
@@ -32,7 +34,7 @@ pub struct VerifyArgs {
     /// archive, or `docker:NAME[:TAG]` from the local engine.
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
-    /// Output format.
+    /// Output format (`--json` prints one JSON report per line instead).
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
     /// Also write the results as JUnit XML to FILE (for CI).
@@ -51,8 +53,10 @@ pub struct VerifyArgs {
 }
 
 impl VerifyArgs {
-    /// Verifies the image(s); exit status 1 when any check fails.
-    pub fn run(self) -> Result<ExitCode> {
+    /// Verifies the image(s); exit status 1 when any check fails. With
+    /// `--json`, one report per line on stdout, and a `checks-failed` error
+    /// event per failing image on stderr.
+    pub fn run(self, reporter: &dyn Reporter) -> Result<ExitCode> {
         let mut targets: Vec<(ImageSource, Expectations)> = Vec::new();
         match &self.image {
             Some(reference) => {
@@ -116,46 +120,50 @@ impl VerifyArgs {
         for (source, expect) in &targets {
             reports.push(verify(source, expect)?);
         }
-        let text = match self.format {
-            OutputFormat::Table => reports.iter().map(Report::table).collect(),
-            OutputFormat::Json => {
-                let mut text =
-                    serde_json::to_string_pretty(&reports).map_err(|e| Error::Invalid {
-                        path: "stdout".into(),
-                        message: format!("the report cannot be written as JSON: {e}"),
-                        help: "report this as a gopack bug".into(),
-                    })?;
-                text.push('\n');
-                text
+        if self.common.json {
+            for report in &reports {
+                json_line(report)?;
             }
-        };
-        write_stdout(&text)?;
+        } else {
+            let text = match self.format {
+                OutputFormat::Table => reports.iter().map(Report::table).collect(),
+                OutputFormat::Json => {
+                    let mut text =
+                        serde_json::to_string_pretty(&reports).map_err(|e| Error::Invalid {
+                            path: "stdout".into(),
+                            message: format!("the report cannot be written as JSON: {e}"),
+                            help: "report this as a gopack bug".into(),
+                        })?;
+                    text.push('\n');
+                    text
+                }
+            };
+            write_stdout(&text)?;
+        }
         if let Some(path) = &self.junit {
             if let Some(parent) = path.parent().filter(|p| !p.as_str().is_empty()) {
                 std::fs::create_dir_all(parent).at(parent, "create")?;
             }
             std::fs::write(path, junit(&reports)).at(path, "write")?;
         }
-        Ok(if reports.iter().all(Report::passed) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(super::CHECKS_FAILED)
-        })
-    }
-}
-
-/// Writes the results; a reader that went away (`verify | head -c1`) is not an
-/// error: the rest is dropped quietly and the exit status still tells the result.
-fn write_stdout(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::io("stdout", "write", e))
+        let mut code = ExitCode::SUCCESS;
+        for report in reports.iter().filter(|r| !r.passed()) {
+            code = ExitCode::from(super::CHECKS_FAILED);
+            // The table on stdout already shows a person every failure.
+            if self.common.json {
+                let failed: Vec<&str> = report
+                    .all_checks()
+                    .filter(|c| c.status == Status::Fail)
+                    .map(|c| c.id.as_str())
+                    .collect();
+                let err = Error::Invalid {
+                    path: report.source.clone(),
+                    message: format!("the image fails verify: {}", failed.join(", ")),
+                    help: "fix the failed checks (each has a remedy in the report), or allow them in the app's `verify` config".into(),
+                };
+                super::checks_failed(reporter, &err, Some(report));
+            }
         }
-        _ => Ok(()),
+        Ok(code)
     }
 }

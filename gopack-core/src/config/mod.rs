@@ -326,6 +326,8 @@ pub struct App {
     pub config: AppConfig,
     /// Absolute path of the folder with go.mod.
     pub dir: Utf8PathBuf,
+    /// `SOURCE_DATE_EPOCH` as the workspace was given it (checked).
+    pub source_date_epoch: Option<u64>,
 }
 
 impl App {
@@ -380,12 +382,24 @@ pub struct Workspace {
     pub target_dir: Utf8PathBuf,
     /// The parsed configuration.
     pub config: Config,
+    /// The environment variables gopack honours, as given (checked when loaded).
+    pub environment: settings::Environment,
     apps: Vec<App>,
 }
 
 impl Workspace {
-    /// Reads the workspace around the current folder, or the given manifest.
+    /// Reads the workspace around the current folder, or the given manifest,
+    /// with the environment variables of this process ([`settings::Environment::from_process`]).
     pub fn load(manifest_path: Option<&Utf8Path>) -> Result<Workspace> {
+        Workspace::load_with(manifest_path, settings::Environment::from_process())
+    }
+
+    /// Reads the workspace around the current folder, or the given manifest,
+    /// with the environment variables the caller read.
+    pub fn load_with(
+        manifest_path: Option<&Utf8Path>,
+        environment: settings::Environment,
+    ) -> Result<Workspace> {
         let mut cmd = cargo_metadata::MetadataCommand::new();
         cmd.no_deps();
         if let Some(path) = manifest_path {
@@ -406,7 +420,7 @@ impl Workspace {
                 message: "there is no gopack configuration".into(),
                 help: "add a table like\n  [[workspace.metadata.gopack.apps]]\n  name = \"api\"\n  path = \"services/api\"  # the folder with go.mod".into(),
             })?;
-        Workspace::from_value(root, metadata.target_directory.clone(), &value)
+        Workspace::from_value(root, metadata.target_directory.clone(), &value, environment)
     }
 
     /// Builds a workspace from an already-read `gopack` table.
@@ -414,6 +428,7 @@ impl Workspace {
         root: Utf8PathBuf,
         target_dir: Utf8PathBuf,
         value: &serde_json::Value,
+        environment: settings::Environment,
     ) -> Result<Workspace> {
         let manifest = root.join("Cargo.toml");
         let config: Config = serde_path_to_error::deserialize(value).map_err(|err| {
@@ -432,13 +447,17 @@ impl Workspace {
                 help,
             }
         })?;
-        check_environment(&config, &manifest)?;
-        let apps = validate(&config, &root, &manifest)?;
+        let source_date_epoch = check_environment(&config, &manifest, &environment)?;
+        let mut apps = validate(&config, &root, &manifest)?;
+        for app in &mut apps {
+            app.source_date_epoch = source_date_epoch;
+        }
         Ok(Workspace {
             root,
             manifest,
             target_dir,
             config,
+            environment,
             apps,
         })
     }
@@ -498,7 +517,7 @@ impl Workspace {
     /// The cache folder: `$GOPACK_CACHE_DIR`, else `cache-dir`, else `<target>/gopack/cache`.
     pub fn cache_dir(&self) -> Utf8PathBuf {
         // Checked when the workspace was loaded; an unusable value is an error there.
-        if let Ok(Some(dir)) = settings::cache_dir_env() {
+        if let Ok(Some(dir)) = settings::cache_dir_env(&self.environment) {
             return self.root.join(dir);
         }
         match &self.config.cache_dir {
@@ -684,6 +703,7 @@ fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) -> Result<Vec
         apps.push(App {
             config: app.clone(),
             dir,
+            source_date_epoch: None,
         });
     }
     Ok(apps)
@@ -768,15 +788,21 @@ fn check_settings(app: &AppConfig) -> std::result::Result<(), (String, settings:
     Ok(())
 }
 
-/// The environment gopack reads, checked once when the workspace is loaded.
-fn check_environment(config: &Config, manifest: &Utf8Path) -> Result<()> {
+/// The environment gopack reads, checked once when the workspace is loaded;
+/// gives `SOURCE_DATE_EPOCH`.
+fn check_environment(
+    config: &Config,
+    manifest: &Utf8Path,
+    environment: &settings::Environment,
+) -> Result<Option<u64>> {
     let env_error = |var: &str, r: settings::Refusal| Error::Flag {
         flag: format!("environment variable {var}"),
         message: r.message,
         help: r.help,
     };
-    settings::source_date_epoch().map_err(|r| env_error("SOURCE_DATE_EPOCH", r))?;
-    settings::cache_dir_env().map_err(|r| env_error("GOPACK_CACHE_DIR", r))?;
+    let epoch =
+        settings::source_date_epoch(environment).map_err(|r| env_error("SOURCE_DATE_EPOCH", r))?;
+    settings::cache_dir_env(environment).map_err(|r| env_error("GOPACK_CACHE_DIR", r))?;
     if config
         .cache_dir
         .as_ref()
@@ -797,7 +823,7 @@ fn check_environment(config: &Config, manifest: &Utf8Path) -> Result<()> {
             help: crate::remote_cache::REFERENCE_HELP.into(),
         })?;
     }
-    Ok(())
+    Ok(epoch)
 }
 
 /// Checks a user; on failure returns the field and why.
@@ -858,7 +884,12 @@ mod tests {
         let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
         std::fs::create_dir_all(root.join("app")).unwrap();
         std::fs::write(root.join("app/go.mod"), "module example.com/app\n").unwrap();
-        let ws = Workspace::from_value(root.clone(), root.join("target"), &value);
+        let ws = Workspace::from_value(
+            root.clone(),
+            root.join("target"),
+            &value,
+            settings::Environment::default(),
+        );
         drop(dir);
         ws
     }

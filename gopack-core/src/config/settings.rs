@@ -26,10 +26,34 @@ fn refuse(message: impl Into<String>, help: impl Into<String>) -> Refusal {
     }
 }
 
-/// `SOURCE_DATE_EPOCH`, the one place gopack reads it: `None` when unset,
-/// an error when it is set but is not whole seconds between 0 and [`MAX_EPOCH`].
-pub fn source_date_epoch() -> Result<Option<u64>, Refusal> {
-    parse_epoch(std::env::var_os("SOURCE_DATE_EPOCH"))
+/// The environment variables gopack honours, read once at the edge (the
+/// CLI's clap `env`, or [`Environment::from_process`]) and passed into the
+/// library; nothing deeper reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `GOPACK_GO`: the `go` binary to use.
+    pub go: Option<OsString>,
+    /// `GOPACK_CACHE_DIR`: the cache folder (overrides `cache-dir`).
+    pub cache_dir: Option<OsString>,
+    /// `SOURCE_DATE_EPOCH`: the one timestamp of the image.
+    pub source_date_epoch: Option<OsString>,
+}
+
+impl Environment {
+    /// Reads `GOPACK_GO`, `GOPACK_CACHE_DIR` and `SOURCE_DATE_EPOCH` from this process.
+    pub fn from_process() -> Environment {
+        Environment {
+            go: std::env::var_os("GOPACK_GO"),
+            cache_dir: std::env::var_os("GOPACK_CACHE_DIR"),
+            source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+        }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`: `None` when unset, an error when it is set but is not
+/// whole seconds between 0 and [`MAX_EPOCH`].
+pub fn source_date_epoch(env: &Environment) -> Result<Option<u64>, Refusal> {
+    parse_epoch(env.source_date_epoch.clone())
 }
 
 fn parse_epoch(value: Option<OsString>) -> Result<Option<u64>, Refusal> {
@@ -54,8 +78,8 @@ fn parse_epoch(value: Option<OsString>) -> Result<Option<u64>, Refusal> {
 }
 
 /// `GOPACK_CACHE_DIR`: `None` when unset; an error when it is empty or not UTF-8.
-pub fn cache_dir_env() -> Result<Option<Utf8PathBuf>, Refusal> {
-    parse_cache_dir(std::env::var_os("GOPACK_CACHE_DIR"))
+pub fn cache_dir_env(env: &Environment) -> Result<Option<Utf8PathBuf>, Refusal> {
+    parse_cache_dir(env.cache_dir.clone())
 }
 
 fn parse_cache_dir(value: Option<OsString>) -> Result<Option<Utf8PathBuf>, Refusal> {

@@ -21,6 +21,9 @@ pub struct ImageMetadata {
     pub source: Option<String>,
     /// Seconds since the epoch: `SOURCE_DATE_EPOCH`, else the time of the app's last commit, else 0.
     pub epoch: u64,
+    /// The input files whose uncommitted changes made the version `-dirty`
+    /// (relative to the repository); empty when the version was chosen.
+    pub dirty: Vec<String>,
 }
 
 impl ImageMetadata {
@@ -38,8 +41,7 @@ impl ImageMetadata {
     ) -> Result<ImageMetadata> {
         let setup = ModuleSetup::detect(app)?;
         let history = vcs::revision(&app.dir, &setup.input_paths(app)?, cache);
-        // Checked when the workspace was loaded; an unusable value is an error there.
-        let source_date_epoch = crate::config::settings::source_date_epoch().ok().flatten();
+        let source_date_epoch = app.source_date_epoch;
         for message in history.warnings(app.name()) {
             // Chosen version and date leave nothing to warn about when history is missing.
             if history.missing.is_some()
@@ -50,6 +52,10 @@ impl ImageMetadata {
             }
             reporter.report(Event::Warning { message });
         }
+        let dirty = match app.config.version {
+            Some(_) => Vec::new(),
+            None => history.dirty,
+        };
         let version = app.config.version.clone().unwrap_or(history.version);
         let epoch = source_date_epoch.or(history.time).unwrap_or(0);
         // A local path as origin (a clone of a clone) is no source anyone else can open.
@@ -64,6 +70,7 @@ impl ImageMetadata {
             revision,
             source,
             epoch,
+            dirty,
         })
     }
 

@@ -6,7 +6,7 @@
 //! with unchanged inputs neither builds nor compresses.
 
 use super::ImageMetadata;
-use crate::build::{short, Binary, Builder};
+use crate::build::{Binary, Builder};
 use crate::cache::{Cache, KeyHasher};
 use crate::config::{App, Workspace};
 use crate::error::{IoContext, Result};
@@ -296,7 +296,7 @@ impl<'a> OciEngine<'a> {
             app: app.name().into(),
             platform: platform.into(),
             role: role.into(),
-            digest: short(info.digest.trim_start_matches("sha256:")),
+            digest: info.digest.clone(),
             size: info.size,
             cached,
         });

@@ -1,0 +1,365 @@
+//! The CLI's contract with CI and with host xtasks: with `--json`, stderr is
+//! only JSON events (errors too) and stdout one JSON result per app, as
+//! docs/ci.md documents; without it, a person reads what was made and the
+//! next command; a host CLI mounts gopack's commands without collisions.
+
+mod support;
+
+use clap::{CommandFactory, Parser};
+use serde_json::Value;
+use std::process::Output;
+use support::*;
+
+const APPS: &str = r#"
+[[workspace.metadata.gopack.apps]]
+name = "hello"
+path = "hello"
+platforms = ["linux/amd64", "linux/arm64"]
+version-variable = "main.version"
+
+[[workspace.metadata.gopack.apps]]
+name = "tiny"
+path = "hello"
+platforms = ["linux/amd64"]
+verify = { max-size = 1024 }
+"#;
+
+/// Every stderr line as JSON; a line that is not JSON fails the test.
+fn stderr_events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
+                panic!("stderr line is not JSON ({e}): {line:?}\n{}", text(out))
+            })
+        })
+        .inspect(|event| assert!(event["event"].is_string(), "{event}"))
+        .collect()
+}
+
+/// Every stdout line as JSON.
+fn stdout_results(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
+                panic!("stdout line is not JSON ({e}): {line:?}\n{}", text(out))
+            })
+        })
+        .collect()
+}
+
+/// The one error event of a failed run, checked for `code`, `message` and `help`.
+fn error_event(out: &Output, code: &str) -> Value {
+    let errors: Vec<Value> = stderr_events(out)
+        .into_iter()
+        .filter(|e| e["event"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", text(out));
+    let error = errors[0].clone();
+    assert_eq!(error["code"], code, "{}", text(out));
+    for key in ["message", "help"] {
+        let value = error[key].as_str().unwrap_or_default();
+        assert!(!value.is_empty(), "{key} of {error}");
+    }
+    error
+}
+
+fn is_digest(value: &Value) -> bool {
+    value.as_str().is_some_and(|d| {
+        d.strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_string())
+        .collect()
+}
+
+/// The keys of an object, sorted.
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn json_results_and_events_follow_the_documented_schema() {
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+    git_commit_all(&ws.root);
+    // An uncommitted change: the version is `-dirty`, and the result says why.
+    let main = ws.root.join("hello/main.go");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{source}\n// changed\n")).unwrap();
+
+    let out = ws.xtask(["build", "hello", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stderr_events(&out);
+    let builds = stdout_results(&out);
+    assert_eq!(builds.len(), 1, "{}", text(&out));
+    let build = &builds[0];
+    assert_eq!(keys(build), ["binaries", "name", "version"]);
+    assert_eq!(build["name"], "hello");
+    let version = build["version"].as_str().unwrap().to_string();
+    assert!(version.ends_with("-dirty"), "{build}");
+    let binaries = build["binaries"].as_array().unwrap();
+    assert_eq!(binaries.len(), 2, "{build}");
+    for binary in binaries {
+        assert_eq!(keys(binary), ["path", "platform", "sha256", "size"]);
+        assert!(is_digest(&binary["sha256"]), "{binary}");
+        let path = binary["path"].as_str().unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(binary["size"].as_u64(), Some(bytes.len() as u64));
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(binary["sha256"], format!("sha256:{hex}"));
+    }
+
+    let out = ws.xtask(["pack", "hello", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events = stderr_events(&out);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("main.go")),
+        "the -dirty warning names the file: {}",
+        text(&out)
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "layer")
+            .all(|e| is_digest(&e["digest"])),
+        "layer events carry full digests: {}",
+        text(&out)
+    );
+    let packs = stdout_results(&out);
+    assert_eq!(packs.len(), 1, "{}", text(&out));
+    let pack = &packs[0];
+    assert_eq!(
+        keys(pack),
+        [
+            "archive",
+            "digest",
+            "dirty",
+            "engine",
+            "image_id",
+            "layout",
+            "loaded",
+            "name",
+            "platforms",
+            "pushed",
+            "tags",
+            "version"
+        ]
+    );
+    assert_eq!(pack["name"], "hello");
+    assert_eq!(pack["engine"], "oci");
+    assert_eq!(pack["version"], version.as_str());
+    assert!(pack["image_id"].is_null());
+    assert!(is_digest(&pack["digest"]), "{pack}");
+    let tags = strings(&pack["tags"]);
+    assert!(tags.contains(&"latest".to_string()), "{pack}");
+    assert_eq!(strings(&pack["dirty"]), ["hello/main.go"]);
+    assert!(strings(&pack["loaded"]).is_empty());
+    assert!(strings(&pack["pushed"]).is_empty());
+    let platforms = pack["platforms"].as_array().unwrap();
+    let names: Vec<&str> = platforms
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"]);
+    assert!(platforms.iter().all(|p| is_digest(&p["digest"])), "{pack}");
+    let layout = camino::Utf8PathBuf::from(pack["layout"].as_str().unwrap());
+    let archive = pack["archive"].as_str().unwrap();
+    assert!(std::path::Path::new(archive).is_file(), "{pack}");
+    // The digests are the layout's: the index and its platform manifests.
+    let index = layout_json(&layout, pack["digest"].as_str().unwrap());
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    for platform in platforms {
+        assert!(listed.contains(&platform["digest"].as_str().unwrap()));
+    }
+
+    let out = ws.xtask(["verify", "hello", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stderr_events(&out);
+    let reports = stdout_results(&out);
+    assert_eq!(reports.len(), 1, "{}", text(&out));
+    assert_eq!(reports[0]["passed"], true);
+    assert_eq!(reports[0]["app"], "hello");
+    assert!(reports[0]["platforms"].as_array().unwrap().len() == 2);
+
+    // Without --json a person reads the version, the full digest (not a
+    // pullable-looking reference), which files made it dirty, and what to do next.
+    let out = ws.xtask(["pack", "hello"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("hello {version}  {}", pack["digest"].as_str().unwrap()),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hello@"), "{stdout}");
+    assert!(stdout.contains("hello/main.go"), "{stdout}");
+    assert!(stdout.contains(&tags.join(", ")), "{stdout}");
+    assert_eq!(
+        stdout.lines().last().unwrap().trim(),
+        format!("next      docker load -i {archive}"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn with_json_every_error_is_a_json_event() {
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+
+    // A failed verify: pack stops before publishing, with the report in the event.
+    let out = ws.xtask(["pack", "tiny", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = error_event(&out, "checks-failed");
+    assert!(
+        error["message"].as_str().unwrap().contains("image.size"),
+        "{error}"
+    );
+    assert_eq!(error["report"]["passed"], false, "{error}");
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let out = ws.xtask(["verify", "tiny", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    error_event(&out, "checks-failed");
+    assert_eq!(stdout_results(&out)[0]["passed"], false);
+
+    // An unknown app, with the nearest name.
+    let out = ws.xtask(["pack", "helo", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let error = error_event(&out, "unknown-app");
+    assert!(
+        error["help"].as_str().unwrap().contains("`hello`"),
+        "{error}"
+    );
+
+    // A missing tool.
+    let out = ws
+        .xtask_command(["build", "hello", "--json"])
+        .env("GOPACK_GO", "/nonexistent/go")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let error = error_event(&out, "tool-missing");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("GOPACK_GO=/nonexistent/go"),
+        "{error}"
+    );
+
+    // A command line clap refuses.
+    let out = ws.xtask(["pack", "--json", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    error_event(&out, "usage");
+
+    // A config error.
+    ws.set_config(&format!("{APPS}\nno-such-key = 1\n"));
+    let out = ws.xtask(["build", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let error = error_event(&out, "config");
+    assert!(
+        error["message"].as_str().unwrap().contains("no-such-key"),
+        "{error}"
+    );
+}
+
+/// A host xtask with its own `--quiet`, `--json` and subcommands, mounting gopack's.
+#[derive(Parser, Debug)]
+#[command(name = "host", version = gopack_core::VERSION)]
+struct Host {
+    /// The host's own quiet flag.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// The host's own JSON flag.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: HostCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum HostCommand {
+    #[command(flatten)]
+    Gopack(gopack_core::cli::Command),
+    /// The host's own subcommand.
+    Lint {
+        #[arg(long)]
+        fix: bool,
+    },
+}
+
+#[test]
+fn a_host_cli_mounts_gopack_without_collisions() {
+    Host::command().debug_assert();
+    let host = Host::try_parse_from(["host", "--quiet", "pack", "hello", "--json"]).unwrap();
+    assert!(host.quiet);
+    let HostCommand::Gopack(command) = &host.command else {
+        panic!("{host:?}");
+    };
+    assert!(matches!(command, gopack_core::cli::Command::Pack(_)));
+    let host = Host::try_parse_from(["host", "lint", "--fix", "--json"]).unwrap();
+    assert!(host.json);
+    assert!(matches!(host.command, HostCommand::Lint { fix: true }));
+
+    // The host keeps its own output: events go to its reporter.
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+    let manifest = ws.root.join("Cargo.toml");
+    let host = Host::try_parse_from([
+        "host",
+        "build",
+        "tiny",
+        "--manifest-path",
+        manifest.as_str(),
+    ])
+    .unwrap();
+    let HostCommand::Gopack(command) = host.command else {
+        panic!()
+    };
+    let recorder = gopack_core::report::Recorder::default();
+    let code = command.run_with(&recorder).unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert!(
+        recorder.events().iter().any(|e| matches!(
+            e,
+            gopack_core::report::Event::BinaryReady { app, .. } if app == "tiny"
+        )),
+        "{:?}",
+        recorder.events()
+    );
+
+    // `cargo xtask --version` says gopack's version.
+    let out = ws.xtask(["--version"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cargo xtask {}", gopack_core::VERSION)
+    );
+}
