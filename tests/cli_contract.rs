@@ -105,7 +105,20 @@ fn json_results_and_events_follow_the_documented_schema() {
 
     let out = ws.xtask(["build", "hello", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
-    stderr_events(&out);
+    let events = stderr_events(&out);
+    assert!(
+        events.iter().any(|e| e["event"] == "deps-download"),
+        "{}",
+        text(&out)
+    );
+    // go's "no module dependencies to download" is noise, and not shown.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "output" && e["line"].as_str().unwrap().contains("no module")),
+        "{}",
+        text(&out)
+    );
     let builds = stdout_results(&out);
     assert_eq!(builds.len(), 1, "{}", text(&out));
     let build = &builds[0];

@@ -4,6 +4,8 @@
 //! use clap::Parser;
 //!
 //! #[derive(Parser)]
+//! // `--version` says gopack's version; a host may print its own next to it.
+//! #[command(name = "cargo xtask", version = gopack_core::VERSION)]
 //! enum Xtask {
 //!     #[command(flatten)]
 //!     Gopack(gopack_core::cli::Command),
@@ -11,11 +13,20 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     match Xtask::parse() {
+//!     let xtask = Xtask::try_parse().unwrap_or_else(|e| gopack_core::cli::exit_on_parse_error(e));
+//!     match xtask {
+//!         // gopack's own output: progress on stderr, results on stdout (`--json` for CI).
 //!         Xtask::Gopack(command) => command.main(),
 //!     }
 //! }
 //! ```
+//!
+//! A host that keeps its own output runs the command with its own
+//! [`Reporter`] instead: `command.run_with(&my_reporter)` returns the exit
+//! code, or the [`crate::Error`] for the host to show. gopack's flags are
+//! per subcommand (`--json`, `--quiet`, `--verbose`, `--manifest-path`,
+//! `--go`, `--cache-dir`), so a host's own global `--json` or `--quiet` does
+//! not collide with them; given after the subcommand, they set both.
 
 mod build;
 mod clean;
