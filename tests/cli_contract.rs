@@ -142,7 +142,15 @@ fn json_results_and_events_follow_the_documented_schema() {
         assert_eq!(binary["sha256"], format!("sha256:{hex}"));
     }
 
-    let out = ws.xtask(["pack", "hello", "--json"]);
+    let registry = Registry::start();
+    let out = ws.xtask([
+        "pack",
+        "hello",
+        "--json",
+        "--push",
+        "--registry",
+        &format!("{}/ci", registry.address),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let events = stderr_events(&out);
     assert!(
@@ -189,7 +197,14 @@ fn json_results_and_events_follow_the_documented_schema() {
     assert!(tags.contains(&"latest".to_string()), "{pack}");
     assert_eq!(strings(&pack["dirty"]), ["hello/main.go"]);
     assert!(strings(&pack["loaded"]).is_empty());
-    assert!(strings(&pack["pushed"]).is_empty());
+    assert_eq!(
+        strings(&pack["pushed"]),
+        [format!(
+            "{}/ci/hello@{}",
+            registry.address,
+            pack["digest"].as_str().unwrap()
+        )]
+    );
     let platforms = pack["platforms"].as_array().unwrap();
     let names: Vec<&str> = platforms
         .iter()
