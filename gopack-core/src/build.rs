@@ -116,7 +116,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Builds every platform of `app`; the version stamp (`version-variable`)
-    /// comes from the app's history (see [`crate::vcs`]).
+    /// comes from the app's history (see `crate::vcs`).
     pub fn build(&self, app: &App) -> Result<Vec<Binary>> {
         let version = match (&app.config.version_variable, &app.config.version) {
             (None, _) => String::new(),

@@ -5,30 +5,37 @@
 //! image → verify. The library never prints; it reports progress to a
 //! [`report::Reporter`]. [`cli`] holds the clap subcommands that any
 //! project's xtask can mount.
+//!
+//! The API is [`cli`] (mount it, or call [`cli::Command::run_with`]),
+//! [`config`], [`build`], [`engine`], [`publish`], [`plan`], [`verify`],
+//! [`report`], [`image`], [`platform`], [`toolchain`], [`cache`], [`gomod`]
+//! and [`Error`]. Helpers of the pipeline (git, fingerprints, the stat cache,
+//! child processes, integrity checks, cgo and loader rules, the output lock)
+//! are crate-private.
 
 pub mod build;
 pub mod cache;
-pub mod cgo;
-pub mod check_id;
+pub(crate) mod cgo;
+pub(crate) mod check_id;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod fingerprint;
+pub(crate) mod fingerprint;
 pub mod gomod;
 pub mod image;
-pub mod integrity;
-pub mod ldso;
-pub mod output_lock;
+pub(crate) mod integrity;
+pub(crate) mod ldso;
+pub(crate) mod output_lock;
 pub mod plan;
 pub mod platform;
-pub mod process;
+pub(crate) mod process;
 pub mod publish;
 pub mod remote_cache;
 pub mod report;
-pub mod statcache;
+pub(crate) mod statcache;
 pub mod toolchain;
-pub mod vcs;
+pub(crate) mod vcs;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -51,11 +51,6 @@ impl OutputLock {
         Ok(lock)
     }
 
-    /// The locked folder.
-    pub fn dir(&self) -> &Utf8Path {
-        &self.dir
-    }
-
     /// Removes `.tmp-*` files and folders in the app's folder and its binary
     /// folders: with the lock held, no live run owns them.
     fn sweep(&self) {

@@ -213,7 +213,7 @@ pub struct Common {
     #[arg(long = "go", env = "GOPACK_GO", value_name = "PATH", global = true)]
     pub go: Option<OsString>,
     /// The cache folder, e.g. one shared by checkouts or CI jobs (default: the
-    /// config's `cache-dir`, else <target>/gopack/cache).
+    /// config's `cache-dir`, else `<target>/gopack/cache`).
     #[arg(long, env = "GOPACK_CACHE_DIR", value_name = "DIR", global = true)]
     pub cache_dir: Option<OsString>,
 }

@@ -3,7 +3,7 @@
 //! the host's `credHelpers` entry, then its `auths` entry, then `credsStore`.
 //!
 //! A credential helper is `docker-credential-<name> get`, run through
-//! [`crate::process`] with the host on standard input; it answers
+//! `crate::process` with the host on standard input; it answers
 //! `{"Username": ..., "Secret": ...}`.
 
 use crate::error::{Error, Result};
