@@ -391,3 +391,49 @@ fn a_host_cli_mounts_gopack_without_collisions() {
         format!("cargo xtask {}", gopack_core::VERSION)
     );
 }
+
+/// Removes the test's images from the shared docker engine, also when the test fails.
+struct Images {
+    docker: camino::Utf8PathBuf,
+    references: Vec<String>,
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for reference in &self.references {
+            let _ = std::process::Command::new(&self.docker)
+                .args(["rmi", "--force", reference])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn a_loaded_image_ends_with_the_docker_run_command() {
+    let name = format!("cli-contract-{}", std::process::id());
+    let _images = Images {
+        docker: docker_engine(),
+        references: vec![format!("{name}:1.4.0"), format!("{name}:latest")],
+    };
+    let ws = TestWorkspace::new(&format!(
+        "[[workspace.metadata.gopack.apps]]\nname = \"{name}\"\npath = \"hello\"\n\
+         platforms = [\"linux/amd64\"]\nversion = \"1.4.0\"\n"
+    ));
+    ws.copy("examples/hello", "hello");
+    let out = ws.xtask(["pack", "--load", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    stderr_events(&out);
+    let result = &stdout_results(&out)[0];
+    assert_eq!(
+        strings(&result["loaded"]),
+        [format!("{name}:1.4.0"), format!("{name}:latest")]
+    );
+    let out = ws.xtask(["pack", "--load"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().last().unwrap().trim(),
+        format!("next      docker run --rm {name}:1.4.0"),
+        "{stdout}"
+    );
+}
