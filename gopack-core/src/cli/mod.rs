@@ -114,6 +114,36 @@ pub fn exit_on_parse_error(err: clap::Error) -> ! {
     std::process::exit(ERROR.into())
 }
 
+/// With `--json`, a panic (a bug) is reported as a `panic` error event too,
+/// so that stderr stays JSON.
+fn json_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(text) => text.to_string(),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let event = Event::Error {
+            code: "panic".into(),
+            message: format!("gopack panicked{location}: {message}"),
+            help: "this is a bug in gopack: report it with this message and the command line"
+                .into(),
+            report: None,
+            text: String::new(),
+        };
+        if let Ok(line) = serde_json::to_string(&event) {
+            eprintln!("{line}");
+        }
+    }));
+}
+
 /// gopack's subcommands (boxed, so that a host's enum that mounts them stays small).
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -139,6 +169,9 @@ impl Command {
     /// when checks fail (verify, `dockerfile --check`, pack's verify), 2 for
     /// errors (usage, config, tools, unreadable input), as ripgrep does.
     pub fn main(self) -> ExitCode {
+        if self.common().is_some_and(|c| c.json) {
+            json_panics();
+        }
         let console = self.console();
         match self.run_with(&console) {
             Ok(code) => code,
