@@ -152,3 +152,55 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::io(path, action, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_has_a_code_a_message_and_help() {
+        let errors = [
+            Error::Config {
+                manifest: "Cargo.toml".into(),
+                key: "apps[0].nme".into(),
+                message: "unknown field".into(),
+                help: "did you mean `name`?\nsee the docs".into(),
+            },
+            Error::UnknownApp {
+                name: "helo".into(),
+                manifest: "Cargo.toml".into(),
+                known: "hello".into(),
+                suggestion: "did you mean `hello`? ".into(),
+            },
+            Error::Command {
+                command: "go build".into(),
+                status: "exit status: 1".into(),
+                output: "main.go:1: syntax error\nhelp: not gopack's".into(),
+                help: "fix the Go error".into(),
+            },
+            Error::io("target/x", "write", std::io::Error::other("disk full")),
+            Error::Metadata {
+                message: "no Cargo.toml".into(),
+            },
+        ];
+        let codes: Vec<&str> = errors.iter().map(Error::code).collect();
+        assert_eq!(
+            codes,
+            ["config", "unknown-app", "command-failed", "io", "metadata"]
+        );
+        for err in &errors {
+            assert!(
+                !err.message().contains(&format!("help: {}", err.help())),
+                "{err}"
+            );
+            assert!(!err.help().is_empty(), "{err}");
+        }
+        assert_eq!(errors[0].help(), "did you mean `name`?\nsee the docs");
+        assert!(errors[1].help().starts_with("did you mean `hello`? "));
+        // The child's own "help:" stays in the message; gopack's help is the last one.
+        assert!(errors[2]
+            .message()
+            .contains("syntax error\nhelp: not gopack's"));
+        assert_eq!(errors[2].help(), "fix the Go error");
+    }
+}
