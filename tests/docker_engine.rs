@@ -464,6 +464,28 @@ fn pack_runs_as_the_unprivileged_user_and_passes_verify() {
         "{}",
         text(&out)
     );
+    assert!(
+        stdout.ends_with(&format!("next      docker run --rm {}:dev\n", t.app)),
+        "{}",
+        text(&out)
+    );
+    // With --json: one result line, the image id instead of a digest (docs/ci.md).
+    let out = ws.xtask(["pack", &t.app, "--engine", "docker", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["engine"], "docker", "{result}");
+    assert!(result["digest"].is_null(), "{result}");
+    assert_eq!(
+        image_id(&format!("{}:dev", t.app)),
+        result["image_id"].as_str().map(String::from)
+    );
+    assert_eq!(
+        result["loaded"],
+        serde_json::json!([format!("{}:dev", t.app), format!("{}:latest", t.app)])
+    );
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect(line);
+    }
     let run = docker()
         .args([
             "run",
