@@ -55,7 +55,9 @@ impl DockerfileArgs {
         if let Some(path) = &self.dockerignore {
             let ignore = dockerfile::dockerignore(app, &workspace.target_dir)?;
             write_dockerignore(path, &ignore)?;
-            eprintln!("wrote {path}: the build context of `{}`", app.name());
+            reporter.report(Event::Note {
+                message: format!("wrote {path}: the build context of `{}`", app.name()),
+            });
         }
         match &self.check {
             Some(file) => {
