@@ -33,7 +33,7 @@ impl ImageMetadata {
         Self::read_remembering(app, None, reporter)
     }
 
-    /// [`ImageMetadata::read`], remembering git's answers in `cache` (see [`crate::vcs`]).
+    /// [`ImageMetadata::read`], remembering git's answers in `cache` (see `crate::vcs`).
     pub fn read_remembering(
         app: &App,
         cache: Option<&crate::cache::Cache>,
