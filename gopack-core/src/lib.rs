@@ -8,10 +8,10 @@
 //!
 //! The API is [`cli`] (mount it, or call [`cli::Command::run_with`]),
 //! [`config`], [`build`], [`engine`], [`publish`], [`plan`], [`verify`],
-//! [`report`], [`image`], [`platform`], [`toolchain`], [`cache`], [`gomod`]
-//! and [`Error`]. Helpers of the pipeline (git, fingerprints, the stat cache,
-//! child processes, integrity checks, cgo and loader rules, the output lock)
-//! are crate-private.
+//! [`report`], [`image`], [`platform`], [`toolchain`], [`cache`],
+//! [`remote_cache`], [`integrity`], [`gomod`] and [`Error`]. Helpers of the
+//! pipeline (git, fingerprints, the stat cache, child processes, cgo and
+//! loader rules, the output lock) are crate-private.
 
 pub mod build;
 pub mod cache;
@@ -24,7 +24,7 @@ pub mod error;
 pub(crate) mod fingerprint;
 pub mod gomod;
 pub mod image;
-pub(crate) mod integrity;
+pub mod integrity;
 pub(crate) mod ldso;
 pub(crate) mod output_lock;
 pub mod plan;
