@@ -9,7 +9,7 @@
 //! the oci engine) and the `FROM scratch` image with two `COPY` layers, a
 //! numeric `USER` and an exec-form `ENTRYPOINT`. Modes are set in the builder
 //! because the classic builder has no `COPY --chmod`; the final tree matches
-//! [`crate::rootfs`] file for file. cgo apps build on the target platform
+//! [`crate::image::rootfs`] file for file. cgo apps build on the target platform
 //! (their C compiler is the builder's own), so their builder has no
 //! `--platform`.
 //!

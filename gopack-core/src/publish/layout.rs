@@ -38,7 +38,7 @@ pub(crate) fn index_json(image: &Image) -> Vec<u8> {
 /// already holds exactly this image (the same `index.json` and `oci-layout`,
 /// the same blob files and nothing else, every blob hashing to its name) is
 /// left as it is; blobs are hashed again only when their identity changed
-/// since a run last hashed them (see [`StatCache`]).
+/// since a run last hashed them (git-index style, see `docs/architecture.md`).
 pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     let index = index_json(image);
     let mut stats = StatCache::open(cache, &output_stats_name("layout", dir));
