@@ -185,9 +185,11 @@ fn json_results_and_events_follow_the_documented_schema() {
             "platforms",
             "pushed",
             "tags",
+            "verify",
             "version"
         ]
     );
+    assert_eq!(pack["verify"], "passed");
     assert_eq!(pack["name"], "hello");
     assert_eq!(pack["engine"], "oci");
     assert_eq!(pack["version"], version.as_str());

@@ -288,6 +288,19 @@ path = "../outside-repo/app"
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 
+    // A repository without a commit yet: every file is untracked, and still
+    // `dev` (not `dev-dirty`) with the one warning that there is no commit.
+    git(&outside, &["init", "--quiet", "--initial-branch=main"]);
+    let recorder = Recorder::default();
+    let metadata = ImageMetadata::read(&app, &recorder).unwrap();
+    assert_eq!((metadata.version.as_str(), metadata.epoch), ("dev", 0));
+    let warnings = recorder.events();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        matches!(&warnings[0], Event::Warning { message } if message.contains("no commit")),
+        "{warnings:?}"
+    );
+
     // Its own repository, tagged for the module at its root.
     git_commit_all(&outside);
     git(&outside, &["tag", "app/v0.3.0"]);

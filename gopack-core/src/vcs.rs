@@ -163,6 +163,9 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
             tagged.unwrap_or_else(|| commit.chars().take(7).collect())
         }
     };
+    // Before the first commit every file is uncommitted: the version is `dev`,
+    // and the one warning says there is no commit yet.
+    let dirty = if last.is_some() { dirty } else { Vec::new() };
     if !dirty.is_empty() {
         version.push_str("-dirty");
     }

@@ -156,6 +156,8 @@ impl PackArgs {
                         loaded: packed.references.clone(),
                         pushed: Vec::new(),
                         dirty: packed.metadata.dirty.clone(),
+                        verify: "passed".into(),
+                        expose: app.config.expose.clone(),
                     }
                 }
                 (EngineKind::Oci, Some(engine), _) => {
@@ -201,6 +203,8 @@ impl PackArgs {
                         loaded,
                         pushed,
                         dirty: packed.metadata.dirty.clone(),
+                        verify: if step.verify { "passed" } else { "skipped" }.into(),
+                        expose: app.config.expose.clone(),
                     }
                 }
                 _ => unreachable!("an engine was made for every engine the plan uses"),

@@ -45,6 +45,12 @@ pub struct PackResult {
     pub pushed: Vec<String>,
     /// The files whose uncommitted changes made the version `-dirty`.
     pub dirty: Vec<String>,
+    /// `passed` (checked by this run, or an identical image earlier) or
+    /// `skipped` (`--no-verify`); a failed verify ends the run with an error.
+    pub verify: String,
+    /// The image's exposed ports (`8080/tcp`), for the `docker run` hint.
+    #[serde(skip)]
+    pub expose: Vec<String>,
 }
 
 /// One binary of a built app.
@@ -118,6 +124,7 @@ impl PackResult {
         if let Some(archive) = &self.archive {
             let _ = writeln!(out, "  archive   {archive}");
         }
+        let _ = writeln!(out, "  verify    {}", self.verify);
         if !self.dirty.is_empty() {
             let _ = writeln!(
                 out,
@@ -132,7 +139,8 @@ impl PackResult {
         let next = if let Some(reference) = self.pushed.first() {
             format!("docker pull {reference}")
         } else if let Some(tag) = self.loaded.first() {
-            format!("docker run --rm {tag}")
+            let ports: String = self.expose.iter().map(|port| publish_flag(port)).collect();
+            format!("docker run --rm{ports} {tag}")
         } else if let Some(archive) = &self.archive {
             format!("docker load -i {archive}")
         } else {
@@ -142,6 +150,17 @@ impl PackResult {
             let _ = writeln!(out, "  next      {next}");
         }
         out
+    }
+}
+
+/// ` -p 8080:8080` for `8080/tcp`, ` -p 53:53/udp` for `53/udp`.
+fn publish_flag(port: &str) -> String {
+    match port.split_once('/') {
+        None | Some((_, "tcp")) => {
+            let number = port.split('/').next().unwrap_or_default();
+            format!(" -p {number}:{number}")
+        }
+        Some((number, protocol)) => format!(" -p {number}:{number}/{protocol}"),
     }
 }
 
@@ -166,6 +185,8 @@ mod tests {
             loaded: vec![],
             pushed: vec![],
             dirty: vec!["services/api/main.go".into()],
+            verify: "passed".into(),
+            expose: vec!["8080/tcp".into(), "53/udp".into()],
         }
     }
 
@@ -181,7 +202,8 @@ mod tests {
         loaded.loaded = vec!["api:1.4.0-dirty".into()];
         assert!(loaded
             .text()
-            .ends_with("next      docker run --rm api:1.4.0-dirty\n"));
+            .ends_with("next      docker run --rm -p 8080:8080 -p 53:53/udp api:1.4.0-dirty\n"));
+        assert!(text.contains("  verify    passed\n"), "{text}");
         let mut pushed = loaded.clone();
         pushed.pushed = vec![format!("ghcr.io/acme/api@sha256:{}", "a".repeat(64))];
         assert!(pushed
