@@ -57,6 +57,21 @@ fn clean_dry_run_lists_and_removes_nothing_and_clean_app_removes_only_its_output
     assert!(listed.contains(" MiB"), "sizes are shown:\n{listed}");
     assert_eq!(files(&gopack), before, "--dry-run removed something");
 
+    // With --json: one object per item on stdout, nothing removed.
+    let out = ws.xtask(["clean", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["kind"], "folder", "{line}");
+        assert_eq!(line["removed"], false, "{line}");
+        assert!(line["size"].as_u64().is_some_and(|size| size > 0), "{line}");
+    }
+    assert_eq!(files(&gopack), before, "--dry-run --json removed something");
+
     let out = ws.xtask(["clean", "one"]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);

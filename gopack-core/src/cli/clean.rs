@@ -32,8 +32,9 @@ pub struct CleanArgs {
     pub common: Common,
 }
 
-/// One thing `clean` removes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One thing `clean` removes (with `--json`, one line on stdout each, tagged by `kind`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Item {
     /// A folder: an app's outputs or the cache.
     Folder {
@@ -68,6 +69,19 @@ impl CleanArgs {
             if !self.dry_run {
                 remove(item, console)?;
             }
+            if self.common.json {
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    #[serde(flatten)]
+                    item: &'a Item,
+                    removed: bool,
+                }
+                super::results::json_line(&Line {
+                    item,
+                    removed: !self.dry_run,
+                })?;
+                continue;
+            }
             match item {
                 Item::Folder { what, path, size } => {
                     total += size;
@@ -78,10 +92,12 @@ impl CleanArgs {
                 }
             }
         }
-        if items.is_empty() {
-            println!("nothing to clean");
-        } else {
-            println!("{verb} {} of files", human(total));
+        if !self.common.json {
+            if items.is_empty() {
+                println!("nothing to clean");
+            } else {
+                println!("{verb} {} of files", human(total));
+            }
         }
         Ok(ExitCode::SUCCESS)
     }
