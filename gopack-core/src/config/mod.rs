@@ -221,21 +221,23 @@ impl Cgo {
     }
 }
 
+/// A config value that is either a boolean or a word (`cgo`, `tzdata`, `sbom`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum BoolOrText {
+    Bool(bool),
+    Text(String),
+}
+
 impl<'de> Deserialize<'de> for Cgo {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Bool(false) => Ok(Cgo::Off),
-            Raw::Bool(true) => Ok(Cgo::Static),
-            Raw::Text(t) if t == "static" => Ok(Cgo::Static),
-            Raw::Text(t) if t == "dynamic" => Ok(Cgo::Dynamic),
-            Raw::Text(t) if t == "false" || t == "off" => Ok(Cgo::Off),
-            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+        match BoolOrText::deserialize(deserializer)? {
+            BoolOrText::Bool(false) => Ok(Cgo::Off),
+            BoolOrText::Bool(true) => Ok(Cgo::Static),
+            BoolOrText::Text(t) if t == "static" => Ok(Cgo::Static),
+            BoolOrText::Text(t) if t == "dynamic" => Ok(Cgo::Dynamic),
+            BoolOrText::Text(t) if t == "false" || t == "off" => Ok(Cgo::Off),
+            BoolOrText::Text(t) => Err(serde::de::Error::custom(format!(
                 "`{t}` is not a cgo setting; write false, \"static\" or \"dynamic\""
             ))),
         }
@@ -257,17 +259,11 @@ pub enum Tzdata {
 
 impl<'de> Deserialize<'de> for Tzdata {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Bool(true) => Ok(Tzdata::Files),
-            Raw::Bool(false) => Ok(Tzdata::None),
-            Raw::Text(t) if t == "embed" => Ok(Tzdata::Embed),
-            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+        match BoolOrText::deserialize(deserializer)? {
+            BoolOrText::Bool(true) => Ok(Tzdata::Files),
+            BoolOrText::Bool(false) => Ok(Tzdata::None),
+            BoolOrText::Text(t) if t == "embed" => Ok(Tzdata::Embed),
+            BoolOrText::Text(t) => Err(serde::de::Error::custom(format!(
                 "`{t}` is not a tzdata setting; write true, false or \"embed\""
             ))),
         }

@@ -1,6 +1,7 @@
 //! `sbom = true | false | "spdx" | "cyclonedx"` and the media types of the
 //! documents; `provenance` is a plain bool (see docs/supply-chain.md).
 
+use super::BoolOrText;
 use serde::{Deserialize, Serialize};
 
 /// Media type and artifact type of SPDX JSON.
@@ -23,18 +24,12 @@ pub enum SbomFormat {
 
 impl<'de> Deserialize<'de> for SbomFormat {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Bool(true) => Ok(SbomFormat::Spdx),
-            Raw::Bool(false) => Ok(SbomFormat::Off),
-            Raw::Text(t) if t == "spdx" => Ok(SbomFormat::Spdx),
-            Raw::Text(t) if t == "cyclonedx" => Ok(SbomFormat::Cyclonedx),
-            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+        match BoolOrText::deserialize(deserializer)? {
+            BoolOrText::Bool(true) => Ok(SbomFormat::Spdx),
+            BoolOrText::Bool(false) => Ok(SbomFormat::Off),
+            BoolOrText::Text(t) if t == "spdx" => Ok(SbomFormat::Spdx),
+            BoolOrText::Text(t) if t == "cyclonedx" => Ok(SbomFormat::Cyclonedx),
+            BoolOrText::Text(t) => Err(serde::de::Error::custom(format!(
                 "`{t}` is not an SBOM format; write true, false, \"spdx\" or \"cyclonedx\""
             ))),
         }
