@@ -429,8 +429,22 @@ fn image_id(reference: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Packs with the docker engine through the library; returns the result and the events.
-fn docker_pack(ws: &TestWorkspace) -> (gopack_core::engine::DockerPacked, Vec<Event>) {
+/// An image the docker engine made, with the report of its verify.
+struct VerifiedPack {
+    packed: gopack_core::engine::DockerPacked,
+    report: gopack_core::verify::Report,
+}
+
+impl std::ops::Deref for VerifiedPack {
+    type Target = gopack_core::engine::DockerPacked;
+    fn deref(&self) -> &Self::Target {
+        &self.packed
+    }
+}
+
+/// Packs with the docker engine through the library, verifies the untagged
+/// image as `pack` does, then tags it; returns the result and the events.
+fn docker_pack(ws: &TestWorkspace) -> (VerifiedPack, Vec<Event>) {
     let workspace = ws.workspace();
     let recorder = Recorder::default();
     let engine = DockerEngine::new(&workspace, DockerOptions::default(), &recorder).unwrap();
@@ -443,7 +457,17 @@ fn docker_pack(ws: &TestWorkspace) -> (gopack_core::engine::DockerPacked, Vec<Ev
         .unwrap()
         .remove(0);
     let packed = engine.pack(&app).unwrap_or_else(|e| panic!("{e}"));
-    (packed, recorder.events())
+    let expect = gopack_core::verify::Expectations {
+        platforms: vec![packed.platform.clone()],
+        ..gopack_core::verify::Expectations::for_app(&app)
+    };
+    let report = gopack_core::verify::verify(
+        &gopack_core::verify::ImageSource::Docker(packed.image_id.clone()),
+        &expect,
+    )
+    .unwrap();
+    engine.tag(&packed).unwrap();
+    (VerifiedPack { packed, report }, recorder.events())
 }
 
 fn ran_go_mod_download(events: &[Event]) -> bool {
@@ -681,10 +705,10 @@ fn both_engines_make_the_same_tree_and_binary() {
         .unwrap()
         .remove(0);
     let recorder = Recorder::default();
-    let oci = OciEngine::new(&workspace, &recorder)
-        .unwrap()
-        .pack(&app)
-        .unwrap();
+    let engine = OciEngine::new(&workspace, &recorder).unwrap();
+    let oci = engine.pack(&app).unwrap();
+    let outputs = gopack_core::publish::Outputs::of(&workspace, &app);
+    outputs.write(engine.cache(), &oci, &recorder).unwrap();
     let (packed, _) = docker_pack(&ws);
 
     let scratch = tempfile::tempdir().unwrap();
@@ -697,7 +721,7 @@ fn both_engines_make_the_same_tree_and_binary() {
         .iter()
         .map(|blob| {
             let hex = blob.digest.trim_start_matches("sha256:");
-            oci.layout.join("blobs/sha256").join(hex)
+            outputs.layout.join("blobs/sha256").join(hex)
         })
         .collect();
     // The docker engine's, from `docker save`.
@@ -1035,6 +1059,7 @@ fn a_second_runner_pulls_the_deps_image_from_the_cache_registry() {
             .unwrap()
             .with_remote(Some(&remote));
         let packed = engine.pack(&app).unwrap_or_else(|e| panic!("{e}"));
+        engine.tag(&packed).unwrap();
         remote.summary();
         packed
     };

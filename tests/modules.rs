@@ -5,7 +5,7 @@
 mod support;
 
 use camino::Utf8Path;
-use gopack_core::engine::ImageMetadata;
+use gopack_core::image::ImageMetadata;
 use gopack_core::report::{Event, Recorder};
 use std::process::{Command, Output};
 use support::*;

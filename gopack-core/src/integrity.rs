@@ -8,7 +8,7 @@
 
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, Result};
-use crate::image::{digest, Blob};
+use crate::oci::{digest, Blob};
 use crate::report::{Event, Reporter};
 use camino::Utf8Path;
 use sha2::{Digest as _, Sha256};

@@ -5,8 +5,8 @@
 //! `pack --dry-run` prints the plan and stops.
 
 use crate::config::{App, EngineKind, Workspace};
-use crate::engine::ImageMetadata;
 use crate::error::{Error, Result};
+use crate::image::ImageMetadata;
 use crate::publish::{self, Destination};
 use crate::report::{Event, Recorder};
 use serde::Serialize;

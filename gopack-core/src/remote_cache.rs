@@ -21,10 +21,11 @@
 use crate::cache::Cache;
 use crate::config::CacheRegistryMode;
 use crate::error::{Error, IoContext, Result};
-use crate::image::documents::{canonical_json, media_type, Descriptor, Manifest};
-use crate::image::layer::LayerInfo;
-use crate::image::{digest, store_blob};
+use crate::image::store_blob;
 use crate::integrity;
+use crate::oci::digest;
+use crate::oci::documents::{canonical_json, media_type, Descriptor, Manifest};
+use crate::oci::layer::LayerInfo;
 use crate::publish::registry::{Access, Connection, Pusher, Target};
 use crate::report::{Event, Reporter};
 use camino::Utf8PathBuf;

@@ -2,12 +2,12 @@
 //! and checked first ([`crate::plan::Plan`]); then each app's engine makes
 //! the image and the publishers send it where the plan says.
 
-use super::results::{json_line, write_stdout, PackResult, PlatformResult};
+use super::results::{json_line, write_stdout, PackResult};
 use super::{CacheRegistryFlags, Common, Selection};
 use crate::config::EngineKind;
-use crate::engine::{DockerEngine, DockerOptions, OciEngine};
+use crate::engine::DockerOptions;
+use crate::pipeline::{self, Engines, Outcome};
 use crate::plan::{PackOptions, Plan};
-use crate::publish::Destination;
 use crate::report::{Event, Reporter};
 use crate::verify::Report;
 use crate::{Error, Result};
@@ -108,107 +108,26 @@ impl PackArgs {
         let remote = self
             .cache_registry
             .open(&workspace, options.registry_connection, console)?;
-        let docker_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Docker) {
-            let options = DockerOptions {
-                build_args: self.docker.build_args.clone(),
-                builder: self.docker.builder.clone(),
-            };
-            Some(DockerEngine::new(&workspace, options, console)?.with_remote(remote.as_ref()))
-        } else {
-            None
+        let docker_options = DockerOptions {
+            build_args: self.docker.build_args.clone(),
+            builder: self.docker.builder.clone(),
         };
-        // The docker engine needs no host `go`: find it only for the oci engine.
-        let oci_engine = if plan.apps.iter().any(|a| a.engine == EngineKind::Oci) {
-            Some(OciEngine::new(&workspace, console)?.with_remote(remote.as_ref()))
-        } else {
-            None
-        };
+        let engines =
+            Engines::for_plan(&workspace, &plan, docker_options, remote.as_ref(), console)?;
         for (app, step) in apps.iter().zip(&plan.apps) {
             // Held while this app's outputs are written, verified and published.
             let _lock = crate::output_lock::OutputLock::acquire(
                 &workspace.out_dir().join(app.name()),
                 console,
             )?;
-            let result = match (step.engine, &oci_engine, &docker_engine) {
-                (EngineKind::Docker, _, Some(docker)) => {
-                    let packed = docker.pack(app)?;
-                    let image = format!("docker:{}", packed.references[0]);
-                    if let Err(e) = check_report(&packed.report, &image) {
-                        return Ok(super::checks_failed(console, &e, Some(&packed.report)));
-                    }
-                    PackResult {
-                        name: packed.app.clone(),
-                        engine: EngineKind::Docker.to_string(),
-                        version: packed.metadata.version.clone(),
-                        tags: packed
-                            .references
-                            .iter()
-                            .filter_map(|r| r.rsplit_once(':').map(|(_, tag)| tag.to_string()))
-                            .collect(),
-                        digest: None,
-                        image_id: Some(packed.image_id.clone()),
-                        platforms: vec![PlatformResult {
-                            platform: packed.platform.to_string(),
-                            digest: None,
-                        }],
-                        layout: None,
-                        archive: None,
-                        loaded: packed.references.clone(),
-                        pushed: Vec::new(),
-                        dirty: packed.metadata.dirty.clone(),
-                        verify: "passed".into(),
-                        expose: app.config.expose.clone(),
-                    }
+            let shipped = match pipeline::run(&engines, &workspace, app, step, console)? {
+                Outcome::Shipped(shipped) => shipped,
+                Outcome::ChecksFailed { image, report } => {
+                    let e = check_report(&report, &image).expect_err("the report failed");
+                    return Ok(super::checks_failed(console, &e, Some(&report)));
                 }
-                (EngineKind::Oci, Some(engine), _) => {
-                    let packed = engine.pack_with(app, step.metadata.clone())?;
-                    if step.verify {
-                        if let Some(report) = engine.verify(app, &packed)? {
-                            if let Err(e) = check_report(&report, packed.layout.as_str()) {
-                                return Ok(super::checks_failed(console, &e, Some(&report)));
-                            }
-                        }
-                    }
-                    let mut loaded = Vec::new();
-                    let mut pushed = Vec::new();
-                    for destination in &step.destinations {
-                        let references = destination.publish(engine.cache(), &packed, console)?;
-                        match destination {
-                            Destination::Docker => loaded.extend(references),
-                            Destination::Registry { .. } => pushed.extend(references),
-                        }
-                    }
-                    // Only what went into a verified, published image is shared.
-                    if let Some(remote) = &remote {
-                        remote.push_pending();
-                    }
-                    let image = &packed.image;
-                    PackResult {
-                        name: packed.app.clone(),
-                        engine: EngineKind::Oci.to_string(),
-                        version: packed.metadata.version.clone(),
-                        tags: image.tags.clone(),
-                        digest: Some(image.digest().to_string()),
-                        image_id: None,
-                        platforms: image
-                            .platforms
-                            .iter()
-                            .map(|p| PlatformResult {
-                                platform: p.platform.to_string(),
-                                digest: Some(p.manifest.digest.clone()),
-                            })
-                            .collect(),
-                        layout: Some(packed.layout.to_string()),
-                        archive: Some(packed.archive.to_string()),
-                        loaded,
-                        pushed,
-                        dirty: packed.metadata.dirty.clone(),
-                        verify: if step.verify { "passed" } else { "skipped" }.into(),
-                        expose: app.config.expose.clone(),
-                    }
-                }
-                _ => unreachable!("an engine was made for every engine the plan uses"),
             };
+            let result = PackResult::of(&shipped, &app.config.expose);
             if self.common.json {
                 json_line(&result)?;
             } else {

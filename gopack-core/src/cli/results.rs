@@ -53,6 +53,35 @@ pub struct PackResult {
     pub expose: Vec<String>,
 }
 
+impl PackResult {
+    /// The result line of what the pipeline shipped.
+    pub fn of(shipped: &crate::pipeline::Shipped, expose: &[String]) -> PackResult {
+        PackResult {
+            name: shipped.app.clone(),
+            engine: shipped.engine.to_string(),
+            version: shipped.metadata.version.clone(),
+            tags: shipped.tags.clone(),
+            digest: shipped.digest.clone(),
+            image_id: shipped.image_id.clone(),
+            platforms: shipped
+                .platforms
+                .iter()
+                .map(|(platform, digest)| PlatformResult {
+                    platform: platform.clone(),
+                    digest: digest.clone(),
+                })
+                .collect(),
+            layout: shipped.outputs.as_ref().map(|o| o.layout.to_string()),
+            archive: shipped.outputs.as_ref().map(|o| o.archive.to_string()),
+            loaded: shipped.loaded.clone(),
+            pushed: shipped.pushed.clone(),
+            dirty: shipped.metadata.dirty.clone(),
+            verify: shipped.verified.as_str().into(),
+            expose: expose.to_vec(),
+        }
+    }
+}
+
 /// One binary of a built app.
 #[derive(Debug, Clone, Serialize)]
 pub struct BinaryResult {

@@ -11,7 +11,8 @@
 
 use super::{Common, Selection};
 use crate::config::EngineKind;
-use crate::engine::{DockerEngine, DockerOptions, OciEngine};
+use crate::engine::DockerOptions;
+use crate::pipeline::{self, Engines, Outcome};
 use crate::plan::{PackOptions, Plan};
 use crate::process::stdin_is_terminal;
 use crate::report::{Event, Reporter};
@@ -65,41 +66,31 @@ impl RunArgs {
             &workspace.out_dir().join(app.name()),
             console,
         )?;
-        let image = match step.engine {
-            EngineKind::Docker => {
-                let engine = DockerEngine::new(&workspace, DockerOptions::default(), console)?;
-                let packed = engine.pack(app)?;
-                if let Err(e) = super::pack::check_report(
-                    &packed.report,
-                    &format!("docker:{}", packed.references[0]),
-                ) {
-                    return Ok(super::checks_failed(console, &e, Some(&packed.report)));
-                }
-                packed.references[0].clone()
+        if step.engine == EngineKind::Oci {
+            for message in &step.warnings {
+                console.report(Event::Warning {
+                    message: message.clone(),
+                });
             }
-            EngineKind::Oci => {
-                for message in &step.warnings {
-                    console.report(Event::Warning {
-                        message: message.clone(),
-                    });
-                }
-                let engine = OciEngine::new(&workspace, console)?;
-                let packed = engine.pack_with(app, step.metadata.clone())?;
-                if step.verify {
-                    if let Some(report) = engine.verify(app, &packed)? {
-                        if let Err(e) = super::pack::check_report(&report, packed.layout.as_str()) {
-                            return Ok(super::checks_failed(console, &e, Some(&report)));
-                        }
-                    }
-                }
-                let tags = crate::publish::docker::load(engine.cache(), &packed, console)?;
-                tags.into_iter().next().ok_or_else(|| Error::Invalid {
-                    path: packed.archive.to_string(),
-                    message: "the image was loaded with no tag".into(),
-                    help: "check the app's `image-tags`".into(),
-                })?
+        }
+        let engines =
+            Engines::for_plan(&workspace, &plan, DockerOptions::default(), None, console)?;
+        let shipped = match pipeline::run(&engines, &workspace, app, step, console)? {
+            Outcome::Shipped(shipped) => shipped,
+            Outcome::ChecksFailed { image, report } => {
+                let e = super::pack::check_report(&report, &image).expect_err("the report failed");
+                return Ok(super::checks_failed(console, &e, Some(&report)));
             }
         };
+        let image = shipped
+            .loaded
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Invalid {
+                path: app.name().to_string(),
+                message: "the image was loaded with no tag".into(),
+                help: "check the app's `image-tags`".into(),
+            })?;
         drop(_lock);
         let command = docker_run_args(&image, &app.config.expose, &self.args, stdin_is_terminal());
         console.report(Event::Note {

@@ -24,7 +24,6 @@
 //! stage starts `FROM` the deps image itself, so the pulled image is the cache:
 //! no `--cache-from` is needed.
 
-use super::ImageMetadata;
 use crate::build::short;
 use crate::cache::KeyHasher;
 use crate::config::{App, Workspace};
@@ -32,12 +31,12 @@ use crate::engine::dockerfile::{self, Options, USER_ARGS};
 use crate::error::{Error, IoContext, Result};
 use crate::fingerprint::local_replacements;
 use crate::gomod::ModuleSetup;
+use crate::image::ImageMetadata;
 use crate::platform::Platform;
 use crate::process::Cmd;
 use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
 use crate::toolchain::Docker;
-use crate::verify::{verify, Expectations, ImageSource, Report};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// The repository of deps images; the app's name and the deps key follow.
@@ -52,12 +51,13 @@ pub struct DockerOptions {
     pub builder: Option<String>,
 }
 
-/// An image built by [`DockerEngine::pack`], in the docker engine.
+/// An image built by [`DockerEngine::pack`], in the docker engine, with no
+/// tag yet: [`DockerEngine::tag`] gives it its references once verify passed.
 #[derive(Debug, Clone)]
 pub struct DockerPacked {
     /// The app's name.
     pub app: String,
-    /// `name:version` and `name:latest`.
+    /// The references it gets: `name:version` and `name:latest` (or its `image-tags`).
     pub references: Vec<String>,
     /// The image id (`sha256:...`).
     pub image_id: String,
@@ -69,8 +69,6 @@ pub struct DockerPacked {
     pub platform: Platform,
     /// Provenance of the image.
     pub metadata: ImageMetadata,
-    /// What `verify` found in the image, read back from the engine.
-    pub report: Report,
 }
 
 /// The engine that runs `docker build`.
@@ -156,8 +154,8 @@ impl<'a> DockerEngine<'a> {
         deps_tag(app, &options, &image_id)
     }
 
-    /// Builds `app`'s image with `docker build`, tagged `name:version` and `name:latest`,
-    /// and verifies it (see [`DockerPacked::report`]; a failed check is not an `Err`).
+    /// Builds `app`'s image with `docker build`, untagged (its id is in the
+    /// result); [`DockerEngine::tag`] names it.
     pub fn pack(&self, app: &App) -> Result<DockerPacked> {
         let go_mod = app.dir.join("go.mod");
         let go_mod_text = std::fs::read_to_string(&go_mod).at(&go_mod, "read")?;
@@ -270,7 +268,6 @@ impl<'a> DockerEngine<'a> {
             .map(|tag| format!("{}:{tag}", app.name()))
             .collect();
         self.build_every_platform(app, &file, &context, &metadata)?;
-        let before = self.docker.image_ids(&references);
         let iidfile = temp_dir.join("image-id");
         let mut cmd = self
             .build_cmd(&file, &context)
@@ -293,9 +290,6 @@ impl<'a> DockerEngine<'a> {
                 &format!("org.opencontainers.image.source={source}"),
             ]);
         }
-        for reference in &references {
-            cmd = cmd.args(["--tag", reference.as_str()]);
-        }
         cmd.help(format!(
             "`docker build` of `{}` failed: fix the errors above (`cargo xtask dockerfile {}` \
              prints the Dockerfile), then run again",
@@ -307,19 +301,7 @@ impl<'a> DockerEngine<'a> {
             .at(&iidfile, "read")?
             .trim()
             .to_string();
-        self.reporter.report(Event::Loaded {
-            app: app.name().into(),
-            tags: references.clone(),
-        });
-        self.docker.warn_dangling(&before, self.reporter);
-        // The image holds one platform, the engine's.
-        let expect = Expectations {
-            platforms: vec![options.platform.clone()],
-            ..Expectations::for_app(app)
-        };
-        let report = verify(&ImageSource::Docker(references[0].clone()), &expect)?;
         Ok(DockerPacked {
-            report,
             app: app.name().into(),
             references,
             image_id,
@@ -328,6 +310,25 @@ impl<'a> DockerEngine<'a> {
             platform: options.platform,
             metadata,
         })
+    }
+
+    /// Tags the built image with its references (after verify passed, or
+    /// was skipped); a tag that moves away from an older image is a warning
+    /// naming that image.
+    pub fn tag(&self, packed: &DockerPacked) -> Result<()> {
+        let before = self.docker.image_ids(&packed.references);
+        for reference in &packed.references {
+            self.docker
+                .cmd(["tag", packed.image_id.as_str(), reference.as_str()])
+                .help("`docker tag` failed: check the docker engine")
+                .read()?;
+        }
+        self.reporter.report(Event::Loaded {
+            app: packed.app.clone(),
+            tags: packed.references.clone(),
+        });
+        self.docker.warn_dangling(&before, self.reporter);
+        Ok(())
     }
 
     /// Pulls the deps image from the cache registry and tags it `deps_tag`;

@@ -211,7 +211,9 @@ fn header(app: &App, options: &Options) -> String {
     let file = format!("{}/Dockerfile", context.trim_end_matches('/'));
     let file = file.trim_start_matches("./");
     let (version_arg, tag) = match &app.config.version {
-        Some(version) if !version.is_empty() => (String::new(), super::metadata::tag_for(version)),
+        Some(version) if !version.is_empty() => {
+            (String::new(), crate::image::metadata::tag_for(version))
+        }
         _ => (
             " --build-arg VERSION=<version>".to_string(),
             "<version>".to_string(),

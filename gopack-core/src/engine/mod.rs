@@ -1,14 +1,18 @@
-//! Engines turn an app into an image. `oci` (the default) is daemonless and
-//! needs only `go`; both engines produce the same file tree.
+//! Engines turn an app into an image, and do nothing else: `oci` (the
+//! default) is daemonless, needs only `go` and leaves an [`crate::image::Packed`]
+//! image in the cache; `docker` runs `docker build` and leaves an untagged
+//! image in the docker engine ([`DockerPacked`]). Both produce the same file
+//! tree. Verify, outputs and destinations follow in [`crate::pipeline`], the
+//! same for both engines.
 
 pub mod docker;
 pub mod dockerfile;
-mod metadata;
 pub mod oci;
 
 pub use docker::{DockerEngine, DockerOptions, DockerPacked};
-pub use metadata::ImageMetadata;
-pub use oci::{OciEngine, Packed};
+pub use oci::OciEngine;
+
+use crate::image::ImageMetadata;
 
 /// The image's tags: the app's `image-tags` templates, else the version and `latest`.
 /// A skipped template is reported as a note.

@@ -1,51 +1,23 @@
 //! The daemonless engine: built binaries plus a generated root filesystem
-//! become a two-layer image (shared base, app) written as an OCI layout and
-//! an archive, without a docker engine or a base image.
+//! become a two-layer image (shared base, app), stored as blobs in the cache,
+//! without a docker engine or a base image. Where the image goes next (the
+//! layout, the archive, verify, docker, a registry) is the pipeline's
+//! business ([`crate::pipeline`]).
 //!
 //! Layers are cached by a key over their content and mtime, so a re-pack
 //! with unchanged inputs neither builds nor compresses.
 
-use super::ImageMetadata;
 use crate::build::{Binary, Builder};
 use crate::cache::{Cache, KeyHasher};
 use crate::config::{App, Workspace};
 use crate::error::{IoContext, Result};
-use crate::image::documents::media_type;
-use crate::image::layer::{write_layer, LayerInfo};
 use crate::image::rootfs::{self, Tree};
-use crate::image::{self, Blob, Image, PlatformImage, RunConfig};
-use crate::publish;
+use crate::image::{self, Blob, Image, ImageMetadata, Packed, PlatformImage, RunConfig};
+use crate::oci::documents::media_type;
+use crate::oci::layer::{write_layer, LayerInfo};
 use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
 use crate::statcache::StatCache;
-use crate::verify::{Expectations, ImageSource, Report};
-use camino::Utf8PathBuf;
-
-/// An image made by [`OciEngine::pack`].
-#[derive(Debug, Clone)]
-pub struct Packed {
-    /// The app's name.
-    pub app: String,
-    /// The image.
-    pub image: Image,
-    /// The OCI layout folder: `<target>/gopack/<app>/oci`.
-    pub layout: Utf8PathBuf,
-    /// The archive for skopeo (oci-archive) and `docker load`: `<target>/gopack/<app>/<app>.tar`.
-    pub archive: Utf8PathBuf,
-    /// Provenance of the image.
-    pub metadata: ImageMetadata,
-}
-
-impl Packed {
-    /// `name:tag` for every tag.
-    pub fn references(&self) -> Vec<String> {
-        self.image
-            .tags
-            .iter()
-            .map(|t| format!("{}:{t}", self.image.name))
-            .collect()
-    }
-}
 
 /// The daemonless engine.
 pub struct OciEngine<'a> {
@@ -125,28 +97,9 @@ impl<'a> OciEngine<'a> {
             index,
             artifacts,
         };
-        let out = self.workspace.out_dir().join(app.name());
-        let layout = out.join("oci");
-        let archive = out.join(format!("{}.tar", app.name()));
-        publish::layout::write(self.cache(), &image, &layout)?;
-        publish::archive::write(
-            self.cache(),
-            &image,
-            image.docker_default(),
-            metadata.epoch,
-            &archive,
-        )?;
-        self.reporter.report(Event::ImageReady {
-            app: app.name().into(),
-            digest: image.digest().to_string(),
-            layout: layout.to_string(),
-            archive: archive.to_string(),
-        });
         Ok(Packed {
             app: app.name().into(),
             image,
-            layout,
-            archive,
             metadata,
         })
     }
@@ -231,7 +184,7 @@ impl<'a> OciEngine<'a> {
         mtime: u64,
         content_key: Option<&str>,
     ) -> Result<(LayerInfo, Blob)> {
-        // v2: layers are compressed in blocks (image::pgzip); v1 layers have other bytes.
+        // v2: layers are compressed in blocks (crate::oci::pgzip); v1 layers have other bytes.
         let mut hasher = KeyHasher::new("layer/v2");
         hasher.text("role", role).text("mtime", &mtime.to_string());
         match content_key {
@@ -267,7 +220,7 @@ impl<'a> OciEngine<'a> {
             .at(self.cache().dir(), "write a layer in")?;
         self.cache().commit(
             "blobs",
-            image::digest::hex_of(&info.digest),
+            crate::oci::digest::hex_of(&info.digest),
             temp.into_temp_path(),
         )?;
         let record = serde_json::to_vec(&info).expect("layer info serializes");
@@ -300,33 +253,6 @@ impl<'a> OciEngine<'a> {
             size: info.size,
             cached,
         });
-    }
-
-    /// Runs `verify` on the packed layout with the app's expectations. A passing
-    /// report is remembered by image digest and expectations, so a re-pack of an
-    /// unchanged image does not read it again.
-    pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
-        let expect = Expectations::for_app(app);
-        let mut key = KeyHasher::new("verified/v2");
-        key.text("gopack", env!("CARGO_PKG_VERSION"))
-            .text("image", packed.image.digest())
-            .text("expect", &format!("{expect:?}"));
-        for check in crate::check_id::CheckId::ALL {
-            key.text("check", check.as_str());
-        }
-        // Attachments are not part of the image's digest, and verify checks them too.
-        for artifact in &packed.image.artifacts {
-            key.text("artifact", &artifact.manifest.digest);
-        }
-        let key = key.finish();
-        if self.cache().get("verified", &key).is_some() {
-            return Ok(None);
-        }
-        let report = crate::verify::verify(&ImageSource::Path(packed.layout.clone()), &expect)?;
-        if report.passed() {
-            self.cache().put("verified", &key, b"passed\n")?;
-        }
-        Ok(Some(report))
     }
 }
 

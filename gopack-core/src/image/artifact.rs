@@ -15,8 +15,8 @@ use super::{store_blob, Blob, PlatformImage};
 use crate::build::Binary;
 use crate::cache::{Cache, KeyHasher};
 use crate::config::App;
-use crate::engine::ImageMetadata;
 use crate::error::{Error, IoContext, Result};
+use crate::image::ImageMetadata;
 use camino::Utf8Path;
 use std::collections::BTreeMap;
 
@@ -171,9 +171,9 @@ pub fn attachments(
     Ok(artifacts)
 }
 
-fn read_build_info(binary: &Binary) -> Result<crate::verify::buildinfo::BuildInfo> {
+fn read_build_info(binary: &Binary) -> Result<crate::goinfo::buildinfo::BuildInfo> {
     let bytes = std::fs::read(&binary.path).at(&binary.path, "read")?;
-    crate::verify::buildinfo::read_build_info(&bytes).map_err(|e| Error::Invalid {
+    crate::goinfo::buildinfo::read_build_info(&bytes).map_err(|e| Error::Invalid {
         path: binary.path.to_string(),
         message: e.to_string(),
         help: "the SBOM and provenance come from the binary's Go build info; set sbom = false \

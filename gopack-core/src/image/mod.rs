@@ -4,25 +4,24 @@
 //! ([`documents`]), all stored as blobs in the cache by digest ([`digest`]).
 
 pub mod artifact;
-pub mod digest;
-pub mod documents;
 pub mod files;
-pub mod layer;
-pub mod pgzip;
+pub mod metadata;
 pub mod provenance;
 pub mod rootfs;
 pub mod sbom;
-pub mod tar;
+
+pub use crate::oci::{digest, documents, layer, pgzip, tar, Blob};
+pub use metadata::ImageMetadata;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::platform::Platform;
-use camino::Utf8PathBuf;
-use documents::{
+use crate::oci::documents::{
     canonical_json, media_type, Descriptor, Empty, History, ImageConfig, Index, Manifest, RootFs,
     RunSettings,
 };
-use layer::LayerInfo;
+use crate::oci::layer::LayerInfo;
+use crate::platform::Platform;
+use camino::Utf8PathBuf;
 use std::collections::BTreeMap;
 
 /// The annotation OCI layouts use for tags.
@@ -47,26 +46,27 @@ pub struct RunConfig {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A blob stored in the cache, ready to go into a layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Its media type.
-    pub media_type: String,
+/// An image the oci engine made: every blob is in the cache and nothing is
+/// written anywhere else yet ([`crate::publish::Outputs`] writes the layout
+/// and the archive).
+#[derive(Debug, Clone)]
+pub struct Packed {
+    /// The app's name.
+    pub app: String,
+    /// The image.
+    pub image: Image,
+    /// Provenance of the image.
+    pub metadata: ImageMetadata,
 }
 
-impl Blob {
-    /// Its descriptor.
-    pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(&self.media_type, &self.digest, self.size)
-    }
-
-    /// Its file name in a layout or the cache: the digest's hex.
-    pub fn key(&self) -> &str {
-        digest::hex_of(&self.digest)
+impl Packed {
+    /// `name:tag` for every tag.
+    pub fn references(&self) -> Vec<String> {
+        self.image
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", self.image.name))
+            .collect()
     }
 }
 

@@ -7,9 +7,9 @@
 
 use crate::build::{Binary, BuildFlags};
 use crate::config::App;
-use crate::engine::ImageMetadata;
 use crate::error::Result;
-use crate::verify::buildinfo::BuildInfo;
+use crate::goinfo::buildinfo::BuildInfo;
+use crate::image::ImageMetadata;
 use camino::Utf8Path;
 use serde_json::{json, Value};
 use sha2::Digest as _;

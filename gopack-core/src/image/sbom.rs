@@ -9,8 +9,8 @@
 
 use super::rootfs::{Content, Tree, CA_BUNDLE_PATH, ZONEINFO_PATH};
 use crate::error::Result;
+use crate::goinfo::buildinfo::{BuildInfo, Module};
 use crate::platform::Platform;
-use crate::verify::buildinfo::{BuildInfo, Module};
 use base64::Engine as _;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};

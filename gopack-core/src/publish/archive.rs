@@ -5,9 +5,9 @@
 use super::layout;
 use crate::cache::{Cache, KeyHasher};
 use crate::error::{IoContext, Result};
-use crate::image::layer::HashingWriter;
-use crate::image::tar::header;
 use crate::image::{cached_blob, Blob, Image, PlatformImage};
+use crate::oci::layer::HashingWriter;
+use crate::oci::tar::header;
 use crate::statcache::StatCache;
 use camino::Utf8Path;
 use std::io::Write;
@@ -48,14 +48,14 @@ pub fn write(
     let recorded = cache
         .get("archives", &key)
         .and_then(|record| std::fs::read_to_string(record).ok())
-        .filter(|digest| crate::image::digest::hex_part(digest.trim()).is_some());
+        .filter(|digest| crate::oci::digest::hex_part(digest.trim()).is_some());
     if let Some(digest) = recorded {
         let digest = digest.trim();
         let current = std::fs::symlink_metadata(path).is_ok_and(|meta| {
             meta.is_file()
                 && stats
                     .content_hash(path, &meta)
-                    .is_ok_and(|hash| crate::image::digest::from_hash(&hash) == digest)
+                    .is_ok_and(|hash| crate::oci::digest::from_hash(&hash) == digest)
         });
         stats.save(cache);
         if current {

@@ -7,11 +7,12 @@
 //! warning naming the old image and how to remove it.
 
 use crate::cache::Cache;
-use crate::engine::Packed;
 use crate::error::{Error, Result};
+use crate::image::Packed;
 use crate::platform::Platform;
 use crate::report::{Event, Reporter};
 use crate::toolchain::Docker;
+use camino::Utf8Path;
 
 /// Checks, before anything is built, that an app with `platforms` can be
 /// loaded: the docker engine answers and one of them runs on it.
@@ -22,7 +23,12 @@ pub fn check_loadable(app: &str, platforms: &[Platform]) -> Result<()> {
 
 /// Loads the image for the docker engine's platform into docker, tagged;
 /// returns the `name:tag` references.
-pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<Vec<String>> {
+pub fn load(
+    cache: &Cache,
+    packed: &Packed,
+    archive: &Utf8Path,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>> {
     let docker = Docker::find()?;
     let engine = engine_platform()?;
     let image = &packed.image;
@@ -37,11 +43,9 @@ pub fn load(cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<V
         .find(|p| p.platform.os == engine.os && p.platform.arch == engine.arch)
         .expect("require_platform found it");
     let archive = if chosen.platform == image.docker_default().platform {
-        packed.archive.clone()
+        archive.to_path_buf()
     } else {
-        let path = packed
-            .archive
-            .with_extension(format!("{}.tar", chosen.platform.slug()));
+        let path = archive.with_extension(format!("{}.tar", chosen.platform.slug()));
         super::archive::write(cache, image, chosen, packed.metadata.epoch, &path)?;
         path
     };

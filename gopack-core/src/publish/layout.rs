@@ -4,8 +4,8 @@
 
 use crate::cache::Cache;
 use crate::error::{IoContext, Result};
-use crate::image::documents::{canonical_json, Descriptor, Index};
 use crate::image::{cached_blob, Image, REF_NAME};
+use crate::oci::documents::{canonical_json, Descriptor, Index};
 use crate::statcache::StatCache;
 use camino::Utf8Path;
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,7 +116,7 @@ fn is_current(image: &Image, dir: &Utf8Path, index: &[u8], stats: &mut StatCache
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() && meta.len() == blob.size => stats
                 .content_hash(&path, &meta)
-                .is_ok_and(|hash| crate::image::digest::from_hash(&hash) == blob.digest),
+                .is_ok_and(|hash| crate::oci::digest::from_hash(&hash) == blob.digest),
             _ => false,
         }
     })

@@ -2,8 +2,9 @@
 //! the local docker engine, or a registry. Engines make images
 //! ([`crate::engine`]); publishers never build, and `pack` only wires the two.
 //!
-//! The layout and the archive are written for every packed image (verify reads
-//! the layout); [`Destination`] names the optional ones a run adds.
+//! The layout and the archive ([`Outputs`]) are written for every image the
+//! oci engine packs (verify reads the layout); [`Destination`] names the
+//! optional places a run adds. [`crate::pipeline`] calls them in order.
 
 pub mod archive;
 pub mod credentials;
@@ -12,9 +13,53 @@ pub mod layout;
 pub mod registry;
 
 use crate::cache::Cache;
-use crate::engine::Packed;
-use crate::report::Reporter;
+use crate::config::{App, Workspace};
+use crate::image::Packed;
+use crate::report::{Event, Reporter};
 use crate::Result;
+use camino::Utf8PathBuf;
+
+/// Where every image of the oci engine is written: `<target>/gopack/<app>/oci`
+/// and `<target>/gopack/<app>/<app>.tar`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// The OCI layout folder.
+    pub layout: Utf8PathBuf,
+    /// The archive for skopeo (oci-archive) and `docker load`.
+    pub archive: Utf8PathBuf,
+}
+
+impl Outputs {
+    /// The app's outputs in the workspace.
+    pub fn of(workspace: &Workspace, app: &App) -> Outputs {
+        let out = workspace.out_dir().join(app.name());
+        Outputs {
+            layout: out.join("oci"),
+            archive: out.join(format!("{}.tar", app.name())),
+        }
+    }
+
+    /// Writes `packed` as the layout and the archive (each left alone when it
+    /// already holds exactly this image).
+    pub fn write(&self, cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<()> {
+        let image = &packed.image;
+        layout::write(cache, image, &self.layout)?;
+        archive::write(
+            cache,
+            image,
+            image.docker_default(),
+            packed.metadata.epoch,
+            &self.archive,
+        )?;
+        reporter.report(Event::ImageReady {
+            app: packed.app.clone(),
+            digest: image.digest().to_string(),
+            layout: self.layout.to_string(),
+            archive: self.archive.to_string(),
+        });
+        Ok(())
+    }
+}
 
 /// Where a run sends a packed image besides its layout and archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +84,11 @@ impl Destination {
         &self,
         cache: &Cache,
         packed: &Packed,
+        outputs: &Outputs,
         reporter: &dyn Reporter,
     ) -> Result<Vec<String>> {
         match self {
-            Destination::Docker => docker::load(cache, packed, reporter),
+            Destination::Docker => docker::load(cache, packed, &outputs.archive, reporter),
             Destination::Registry {
                 prefix,
                 insecure,

@@ -381,7 +381,7 @@ impl<'a> Pusher<'a> {
         let url = self.target.url(&format!("manifests/{tag}"));
         let mut response = self.send("GET", &url, || {
             self.auth(self.agent.get(&url))
-                .header("Accept", crate::image::documents::media_type::INDEX)
+                .header("Accept", crate::oci::documents::media_type::INDEX)
                 .call()
         })?;
         let existing = match response.status().as_u16() {
@@ -398,7 +398,7 @@ impl<'a> Pusher<'a> {
         };
         let index = crate::image::artifact::merge_referrers(existing.as_deref(), artifact);
         if existing.as_deref() != Some(&index[..]) {
-            self.put_manifest(crate::image::documents::media_type::INDEX, &index, &tag)?;
+            self.put_manifest(crate::oci::documents::media_type::INDEX, &index, &tag)?;
         }
         Ok(())
     }

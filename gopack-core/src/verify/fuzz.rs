@@ -12,7 +12,7 @@ use super::limits::Budget;
 use super::source::blob_name;
 use super::{verify, Expectations, ImageSource};
 use crate::config::{ByteSize, Limits, Policy};
-use crate::image::documents::{ImageConfig, Index, Manifest};
+use crate::oci::documents::{ImageConfig, Index, Manifest};
 use std::collections::BTreeSet;
 use std::io::Write;
 

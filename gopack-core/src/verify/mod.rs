@@ -15,9 +15,7 @@
 //! ```
 
 mod attached;
-pub mod buildinfo;
 mod checks;
-mod elf;
 #[doc(hidden)]
 pub mod fuzz;
 mod layers;
@@ -30,6 +28,8 @@ mod zstd;
 
 pub use crate::check_id::{CheckId, Family};
 pub use crate::config::{ByteSize, Limits, Policy, RunPolicy, LIMIT_NAMES};
+pub use crate::goinfo::buildinfo;
+pub(crate) use crate::goinfo::elf;
 pub use buildinfo::{parse_modinfo, read_build_info, BuildInfo, BuildInfoError, Module};
 pub use elf::ElfFacts;
 pub use report::{junit, Check, PlatformReport, Report, Status};

@@ -164,7 +164,7 @@ fn load(docker: &Docker, opened: &Opened, image: &FoundImage, tag: &str) -> Resu
             let mut reader = opened.store.open_blob(blob)?;
             std::io::copy(&mut reader, &mut std::io::sink()).at(opened.store.at(blob), "read")?
         };
-        let mut header = crate::image::tar::header(tar::EntryType::Regular, 0o644, 0, size);
+        let mut header = crate::oci::tar::header(tar::EntryType::Regular, 0o644, 0, size);
         let reader = opened.store.open_blob(blob)?;
         builder
             .append_data(&mut header, name, reader)
@@ -184,7 +184,7 @@ fn load(docker: &Docker, opened: &Opened, image: &FoundImage, tag: &str) -> Resu
     }])
     .to_string();
     let mut header =
-        crate::image::tar::header(tar::EntryType::Regular, 0o644, 0, manifest.len() as u64);
+        crate::oci::tar::header(tar::EntryType::Regular, 0o644, 0, manifest.len() as u64);
     builder
         .append_data(&mut header, "manifest.json", manifest.as_bytes())
         .at(&path, "write")?;

@@ -9,7 +9,7 @@
 use super::limits::Budget;
 use crate::config::Limits;
 use crate::error::{Error, IoContext, Result};
-use crate::image::documents::{ImageConfig, Index, Manifest};
+use crate::oci::documents::{ImageConfig, Index, Manifest};
 use crate::toolchain::Docker;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;

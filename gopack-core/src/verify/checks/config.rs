@@ -2,7 +2,7 @@
 //! binary, and an environment that fixes no time zone or locale unasked.
 
 use super::{Check, CheckId, Expectations, LOCALE_VARS, SHELLS};
-use crate::image::documents::RunSettings;
+use crate::oci::documents::RunSettings;
 use crate::verify::report::Status;
 
 pub(super) fn entrypoint_config_check(

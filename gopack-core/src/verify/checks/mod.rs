@@ -20,7 +20,7 @@ use super::source::{FoundImage, Opened};
 use super::Expectations;
 use crate::check_id::CheckId;
 use crate::config::ByteSize;
-use crate::image::documents::RunSettings;
+use crate::oci::documents::RunSettings;
 use std::collections::BTreeSet;
 
 /// Where Go (and most distributions) look for the CA bundle first.

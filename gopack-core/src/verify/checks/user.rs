@@ -2,7 +2,7 @@
 //! in the image's /etc/passwd and /etc/group.
 
 use super::{Check, CheckId, Expectations, RunUser};
-use crate::image::documents::RunSettings;
+use crate::oci::documents::RunSettings;
 
 /// `name:x:uid:gid:...` lines: (name, uid, gid).
 pub(super) fn passwd_entries(text: &str) -> Vec<(String, u32, u32)> {

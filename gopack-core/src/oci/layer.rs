@@ -7,8 +7,8 @@
 //! in blocks on every core ([`super::pgzip`]), with the same bytes on any number.
 
 use super::pgzip::ParallelGzip;
-use super::rootfs::{Content, Entry, Tree};
 use super::tar::header;
+use super::tree::{Content, Entry, Tree};
 use crate::error::{IoContext, Result};
 use flate2::Compression;
 use sha2::{Digest, Sha256};

@@ -1,0 +1,268 @@
+//! One place runs a planned app, for both engines, in one order: the engine
+//! makes the image; the oci engine's layout and archive are written; verify
+//! runs unless the plan says `--no-verify`; only then does the image reach
+//! the docker engine (tags) or a registry. Engines build and publishers
+//! publish; neither decides what happens next — the [`Plan`](crate::plan)
+//! did, and this module carries it out.
+
+use crate::cache::{Cache, KeyHasher};
+use crate::check_id::CheckId;
+use crate::config::{App, EngineKind, Workspace};
+use crate::engine::{DockerEngine, DockerOptions, OciEngine};
+use crate::error::Result;
+use crate::image::Packed;
+use crate::plan::{AppPlan, Plan};
+use crate::publish::{Destination, Outputs};
+use crate::remote_cache::RemoteCache;
+use crate::report::Reporter;
+use crate::verify::{Expectations, ImageSource, Report};
+use camino::Utf8PathBuf;
+
+/// The engines a plan uses, each made once per run.
+pub struct Engines<'a> {
+    oci: Option<OciEngine<'a>>,
+    docker: Option<DockerEngine<'a>>,
+    remote: Option<&'a RemoteCache<'a>>,
+}
+
+impl<'a> Engines<'a> {
+    /// Makes the engines `plan` uses: the docker engine only when an app
+    /// uses it (it needs no host `go`), the oci engine only when one does.
+    pub fn for_plan(
+        workspace: &'a Workspace,
+        plan: &Plan,
+        docker_options: DockerOptions,
+        remote: Option<&'a RemoteCache<'a>>,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Engines<'a>> {
+        let uses = |kind| plan.apps.iter().any(|a| a.engine == kind);
+        let docker = if uses(EngineKind::Docker) {
+            Some(DockerEngine::new(workspace, docker_options, reporter)?.with_remote(remote))
+        } else {
+            None
+        };
+        let oci = if uses(EngineKind::Oci) {
+            Some(OciEngine::new(workspace, reporter)?.with_remote(remote))
+        } else {
+            None
+        };
+        Ok(Engines {
+            oci,
+            docker,
+            remote,
+        })
+    }
+}
+
+/// How verify went for a shipped image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Every check passed (now, or for this very image in an earlier run).
+    Passed,
+    /// `--no-verify`.
+    Skipped,
+}
+
+impl Verified {
+    /// `passed` or `skipped`, as results print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verified::Passed => "passed",
+            Verified::Skipped => "skipped",
+        }
+    }
+}
+
+/// What one app's run made and where it went.
+#[derive(Debug, Clone)]
+pub struct Shipped {
+    /// The app's name.
+    pub app: String,
+    /// The engine that made it.
+    pub engine: EngineKind,
+    /// Version, revision, date and dirty files.
+    pub metadata: crate::image::ImageMetadata,
+    /// The image's tags.
+    pub tags: Vec<String>,
+    /// The image digest (oci engine).
+    pub digest: Option<String>,
+    /// The docker engine's image id (docker engine).
+    pub image_id: Option<String>,
+    /// Each platform and its manifest digest (oci engine).
+    pub platforms: Vec<(String, Option<String>)>,
+    /// The layout and archive (oci engine).
+    pub outputs: Option<Outputs>,
+    /// `name:tag` references in the docker engine.
+    pub loaded: Vec<String>,
+    /// `host/path/name@digest` references in registries.
+    pub pushed: Vec<String>,
+    /// Verify's verdict.
+    pub verified: Verified,
+}
+
+/// The end of one app's run.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Made, verified (or not, as asked) and sent where the plan said.
+    Shipped(Box<Shipped>),
+    /// Verify failed: nothing was loaded, tagged or pushed.
+    ChecksFailed {
+        /// The image verify read (a layout path or `docker:<id>`).
+        image: String,
+        /// Its report.
+        report: Box<Report>,
+    },
+}
+
+/// Runs `step` for `app` with the run's `engines`. Hold the app's output
+/// lock around it.
+pub fn run(
+    engines: &Engines,
+    workspace: &Workspace,
+    app: &App,
+    step: &AppPlan,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    match step.engine {
+        EngineKind::Oci => {
+            let engine = engines.oci.as_ref().expect("the plan's engines were made");
+            run_oci(engine, engines.remote, workspace, app, step, reporter)
+        }
+        EngineKind::Docker => {
+            let engine = engines
+                .docker
+                .as_ref()
+                .expect("the plan's engines were made");
+            run_docker(engine, app, step)
+        }
+    }
+}
+
+fn run_oci(
+    engine: &OciEngine,
+    remote: Option<&RemoteCache>,
+    workspace: &Workspace,
+    app: &App,
+    step: &AppPlan,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    let packed = engine.pack_with(app, step.metadata.clone())?;
+    let cache = engine.cache();
+    let outputs = Outputs::of(workspace, app);
+    outputs.write(cache, &packed, reporter)?;
+    let verified = if step.verify {
+        if let Some(report) = verify_layout(cache, app, &packed, &outputs.layout)? {
+            return Ok(Outcome::ChecksFailed {
+                image: outputs.layout.to_string(),
+                report: Box::new(report),
+            });
+        }
+        Verified::Passed
+    } else {
+        Verified::Skipped
+    };
+    let mut loaded = Vec::new();
+    let mut pushed = Vec::new();
+    for destination in &step.destinations {
+        let references = destination.publish(cache, &packed, &outputs, reporter)?;
+        match destination {
+            Destination::Docker => loaded.extend(references),
+            Destination::Registry { .. } => pushed.extend(references),
+        }
+    }
+    // Only what went into a verified, published image is shared.
+    if let Some(remote) = remote {
+        remote.push_pending();
+    }
+    let image = &packed.image;
+    Ok(Outcome::Shipped(Box::new(Shipped {
+        app: packed.app.clone(),
+        engine: EngineKind::Oci,
+        tags: image.tags.clone(),
+        digest: Some(image.digest().to_string()),
+        image_id: None,
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| (p.platform.to_string(), Some(p.manifest.digest.clone())))
+            .collect(),
+        outputs: Some(outputs),
+        loaded,
+        pushed,
+        verified,
+        metadata: packed.metadata,
+    })))
+}
+
+fn run_docker(engine: &DockerEngine, app: &App, step: &AppPlan) -> Result<Outcome> {
+    let packed = engine.pack(app)?;
+    let verified = if step.verify {
+        // The image holds one platform, the engine's.
+        let expect = Expectations {
+            platforms: vec![packed.platform.clone()],
+            ..Expectations::for_app(app)
+        };
+        let report = crate::verify::verify(&ImageSource::Docker(packed.image_id.clone()), &expect)?;
+        if !report.passed() {
+            return Ok(Outcome::ChecksFailed {
+                image: format!("docker:{}", packed.image_id),
+                report: Box::new(report),
+            });
+        }
+        Verified::Passed
+    } else {
+        Verified::Skipped
+    };
+    engine.tag(&packed)?;
+    Ok(Outcome::Shipped(Box::new(Shipped {
+        app: packed.app.clone(),
+        engine: EngineKind::Docker,
+        tags: packed
+            .references
+            .iter()
+            .filter_map(|r| r.rsplit_once(':').map(|(_, tag)| tag.to_string()))
+            .collect(),
+        digest: None,
+        image_id: Some(packed.image_id.clone()),
+        platforms: vec![(packed.platform.to_string(), None)],
+        outputs: None,
+        loaded: packed.references.clone(),
+        pushed: Vec::new(),
+        verified,
+        metadata: packed.metadata,
+    })))
+}
+
+/// Runs `verify` on the layout with the app's expectations; `None` when it
+/// passed. A pass is remembered by image digest, expectations, gopack's
+/// version and the set of checks, so a re-pack of an unchanged image does
+/// not read it again.
+fn verify_layout(
+    cache: &Cache,
+    app: &App,
+    packed: &Packed,
+    layout: &Utf8PathBuf,
+) -> Result<Option<Report>> {
+    let expect = Expectations::for_app(app);
+    let mut key = KeyHasher::new("verified/v2");
+    key.text("gopack", env!("CARGO_PKG_VERSION"))
+        .text("image", packed.image.digest())
+        .text("expect", &format!("{expect:?}"));
+    for check in CheckId::ALL {
+        key.text("check", check.as_str());
+    }
+    // Attachments are not part of the image's digest, and verify checks them too.
+    for artifact in &packed.image.artifacts {
+        key.text("artifact", &artifact.manifest.digest);
+    }
+    let key = key.finish();
+    if cache.get("verified", &key).is_some() {
+        return Ok(None);
+    }
+    let report = crate::verify::verify(&ImageSource::Path(layout.clone()), &expect)?;
+    if report.passed() {
+        cache.put("verified", &key, b"passed\n")?;
+        return Ok(None);
+    }
+    Ok(Some(report))
+}
