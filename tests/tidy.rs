@@ -241,3 +241,256 @@ fn examples_monorepo_has_gopacks_profile_settings() {
          copy the [profile.*] tables of Cargo.toml there"
     );
 }
+
+/// The module order of docs/architecture.md ("The order of modules"), bottom
+/// first: each row's module name.
+fn module_order() -> Vec<String> {
+    let docs = read("docs/architecture.md");
+    let section = docs
+        .split("## The order of modules")
+        .nth(1)
+        .expect("docs/architecture.md has no \"## The order of modules\" section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|line| line.strip_prefix('|'))
+        .filter_map(|rest| {
+            let mut cells = rest.split('|').map(str::trim);
+            let number = cells.next()?;
+            let module = cells.next()?;
+            number.parse::<usize>().ok()?;
+            Some(module.trim_matches('`').to_string())
+        })
+        .collect()
+}
+
+/// `text` without its `#[cfg(test)] mod ... { ... }` blocks, comments and
+/// string contents, line numbers kept (removed text becomes blank lines).
+fn code_outside_tests(text: &str) -> Vec<String> {
+    // Blank string literals, char literals and comments first, so that
+    // braces in them do not count.
+    let mut code = String::with_capacity(text.len());
+    let bytes: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < bytes.len() && bytes[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == '"' {
+            // A raw string r"..." or r#"..."#: the hashes before the quote.
+            let mut hashes = 0;
+            let mut j = i;
+            while j > 0 && bytes[j - 1] == '#' {
+                hashes += 1;
+                j -= 1;
+            }
+            let raw = j > 0 && bytes[j - 1] == 'r';
+            code.push('"');
+            i += 1;
+            while i < bytes.len() {
+                if !raw && bytes[i] == '\\' {
+                    i += 2;
+                    continue;
+                }
+                if bytes[i] == '"' && (0..hashes).all(|k| bytes.get(i + 1 + k) == Some(&'#')) {
+                    break;
+                }
+                if bytes[i] == '\n' {
+                    code.push('\n');
+                }
+                i += 1;
+            }
+            code.push('"');
+            i += 1;
+            continue;
+        }
+        if c == '\'' && bytes.get(i + 2) == Some(&'\'') {
+            code.push_str("' '");
+            i += 3;
+            continue;
+        }
+        if c == '\'' && next == Some('\\') {
+            while i < bytes.len() && !(bytes[i] == '\'' && bytes[i - 1] != '\\' && i > 0) {
+                i += 1;
+            }
+            i += 1;
+            code.push_str("' '");
+            continue;
+        }
+        code.push(c);
+        i += 1;
+    }
+    let mut lines: Vec<String> = code.lines().map(String::from).collect();
+    let mut n = 0;
+    while n < lines.len() {
+        if lines[n].trim() == "#[cfg(test)]" {
+            let item = (n + 1..lines.len()).find(|&k| !lines[k].trim().is_empty());
+            if let Some(k) = item.filter(|&k| {
+                let t = lines[k].trim_start();
+                t.starts_with("mod ")
+                    || t.starts_with("pub(crate) mod ")
+                    || t.starts_with("pub mod ")
+            }) {
+                let mut depth = 0i32;
+                let mut end = k;
+                'scan: for (m, line) in lines.iter().enumerate().skip(k) {
+                    for ch in line.chars() {
+                        match ch {
+                            '{' => depth += 1,
+                            '}' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    end = m;
+                                    break 'scan;
+                                }
+                            }
+                            ';' if depth == 0 => {
+                                end = m;
+                                break 'scan;
+                            }
+                            _ => {}
+                        }
+                    }
+                    end = m;
+                }
+                for line in &mut lines[n..=end] {
+                    line.clear();
+                }
+                n = end;
+            }
+        }
+        n += 1;
+    }
+    lines
+}
+
+/// The top-level modules a line of code names: `crate::a`, `crate::{a, b::c}`,
+/// and `super::` paths that climb to the crate root from `depth` (the number
+/// of module names in the file's own path).
+fn modules_named(line: &str, depth: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut roots = Vec::new();
+    while let Some(at) = rest.find("crate::") {
+        roots.push(rest[at + "crate::".len()..].to_string());
+        rest = &rest[at + 1..];
+    }
+    let supers = format!("{}::", vec!["super"; depth].join("::"));
+    if depth > 0 {
+        let mut rest = line;
+        while let Some(at) = rest.find(&supers) {
+            let after = &rest[at + supers.len()..];
+            if !after.starts_with("super::") {
+                roots.push(after.to_string());
+            }
+            rest = &rest[at + 1..];
+        }
+    }
+    for root in roots {
+        if let Some(group) = root.strip_prefix('{') {
+            let group = group.split('}').next().unwrap_or_default();
+            found.extend(group.split(',').map(|p| ident(p.trim())));
+        } else {
+            found.push(ident(&root));
+        }
+    }
+    found
+        .into_iter()
+        .filter(|m| m.starts_with(|c: char| c.is_ascii_lowercase()))
+        .collect()
+}
+
+#[test]
+fn imports_run_down_the_module_order() {
+    let order = module_order();
+    assert!(
+        order.len() > 20,
+        "the order lists too few modules: {order:?}"
+    );
+    let rank = |module: &str| order.iter().position(|m| m == module);
+    let mut problems = Vec::new();
+    let mut modules = BTreeSet::new();
+    for (path, text) in core_sources() {
+        if path == "lib.rs" {
+            continue;
+        }
+        let parts: Vec<&str> = path.trim_end_matches(".rs").split('/').collect();
+        let own: Vec<&str> = parts.iter().copied().filter(|p| *p != "mod").collect();
+        let top = own[0].to_string();
+        modules.insert(top.clone());
+        let Some(own_rank) = rank(&top) else {
+            continue;
+        };
+        for (n, line) in code_outside_tests(&text).iter().enumerate() {
+            for used in modules_named(line, own.len()) {
+                if used == top || used == "self" {
+                    continue;
+                }
+                match rank(&used) {
+                    Some(r) if r < own_rank => {}
+                    Some(r) => problems.push(format!(
+                        "gopack-core/src/{path}:{}: `{top}` (row {}) uses `{used}` (row {}), \
+                         which comes after it",
+                        n + 1,
+                        own_rank + 1,
+                        r + 1
+                    )),
+                    None => problems.push(format!(
+                        "gopack-core/src/{path}:{}: `{used}` is not in the order",
+                        n + 1
+                    )),
+                }
+            }
+        }
+    }
+    let listed: BTreeSet<String> = order.iter().cloned().collect();
+    let unlisted: Vec<_> = modules.difference(&listed).collect();
+    let gone: Vec<_> = listed.difference(&modules).collect();
+    assert!(
+        unlisted.is_empty() && gone.is_empty(),
+        "docs/architecture.md's order of modules does not match gopack-core/src: \
+         missing there {unlisted:?}, no such module {gone:?}"
+    );
+    assert!(
+        problems.is_empty(),
+        "imports must run down the order of docs/architecture.md (move the shared item \
+         into a lower module, or change the order there on purpose):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_order_check_sees_every_kind_of_path() {
+    assert_eq!(modules_named("use crate::config::App;", 1), ["config"]);
+    assert_eq!(
+        modules_named("use crate::{cache::Cache, error::Result};", 1),
+        ["cache", "error"]
+    );
+    assert_eq!(
+        modules_named("let x = crate::vcs::revision(a);", 2),
+        ["vcs"]
+    );
+    assert_eq!(
+        modules_named("use super::super::image::Tree;", 2),
+        ["image"]
+    );
+    assert_eq!(
+        modules_named("use super::layers::Tree;", 2),
+        Vec::<String>::new()
+    );
+    let code = code_outside_tests(
+        "use crate::a::B;\n// crate::c\nlet s = \"crate::d {\";\n#[cfg(test)]\nmod tests {\n    use crate::e;\n    fn f() { let g = '{'; }\n}\nuse crate::h;\n",
+    );
+    let named: Vec<String> = code.iter().flat_map(|l| modules_named(l, 1)).collect();
+    assert_eq!(named, ["a", "h"]);
+}

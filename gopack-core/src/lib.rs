@@ -15,7 +15,6 @@
 
 pub mod build;
 pub mod cache;
-pub(crate) mod cgo;
 pub(crate) mod check_id;
 pub mod cli;
 pub mod config;

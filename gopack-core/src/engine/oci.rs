@@ -121,10 +121,12 @@ impl<'a> OciEngine<'a> {
             content_key = Some(format!("{}+{files_key}", binary.key));
         }
         if app.config.cgo == crate::config::Cgo::Dynamic {
-            let runtime = crate::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
+            let runtime = crate::build::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
             runtime.add_to(&mut tree);
-            run.labels
-                .insert(crate::cgo::LIBRARIES_LABEL.into(), runtime.paths.join(","));
+            run.labels.insert(
+                crate::build::cgo::LIBRARIES_LABEL.into(),
+                runtime.paths.join(","),
+            );
             self.reporter.report(Event::Libraries {
                 app: app.name().into(),
                 platform: platform.clone(),

@@ -7,7 +7,7 @@
 //! Debian's cross compiler `<triplet>-gcc` when it is on PATH. Its identity is
 //! its resolved path and its `--version` text: a compiler upgrade rebuilds.
 
-use crate::build::Binary;
+use super::Binary;
 use crate::cache::KeyHasher;
 use crate::config::{App, Cgo};
 use crate::error::{Error, IoContext, Result};

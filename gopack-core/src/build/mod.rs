@@ -18,6 +18,8 @@ use crate::report::{Event, Reporter};
 use crate::statcache::StatCache;
 use crate::toolchain::Go;
 use crate::vcs;
+
+pub(crate) mod cgo;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Environment variables of the caller's shell that change what `go build` makes.
@@ -53,7 +55,7 @@ pub struct Binary {
     /// Whether it came from the cache.
     pub cached: bool,
     /// The C compiler of a cgo build.
-    pub cc: Option<crate::cgo::CCompiler>,
+    pub cc: Option<cgo::CCompiler>,
 }
 
 /// What `go mod download` says for a module without dependencies: noise.
@@ -257,7 +259,7 @@ impl<'a> Builder<'a> {
         flags: &BuildFlags,
         ensure_deps: &dyn Fn() -> Result<()>,
     ) -> Result<Binary> {
-        let cc = crate::cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
+        let cc = cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
         let env = build_env(app, platform, cc.as_ref());
         let main = main_package(&app.config.main);
         let mut hasher = KeyHasher::new("bin/v1");
@@ -386,12 +388,12 @@ impl BuildFlags {
             ldflags.push(quote_ldflag(&format!("{variable}={version}")));
         }
         if app.config.cgo == crate::config::Cgo::Static {
-            ldflags.push(crate::cgo::STATIC_LDFLAGS.into());
+            ldflags.push(cgo::STATIC_LDFLAGS.into());
         }
         ldflags.extend(app.config.ldflags.iter().cloned());
         let mut tags = app.config.tags.clone();
         if app.config.cgo == crate::config::Cgo::Static {
-            for tag in crate::cgo::STATIC_TAGS {
+            for tag in cgo::STATIC_TAGS {
                 if !tags.iter().any(|t| t == tag) {
                     tags.push(tag.to_string());
                 }
@@ -563,11 +565,7 @@ fn check_executable(app: &App, path: &std::path::Path) -> Result<()> {
 }
 
 /// The environment of `go build` for one platform, sorted by name.
-fn build_env(
-    app: &App,
-    platform: &Platform,
-    cc: Option<&crate::cgo::CCompiler>,
-) -> Vec<(String, String)> {
+fn build_env(app: &App, platform: &Platform, cc: Option<&cgo::CCompiler>) -> Vec<(String, String)> {
     let cgo = if cc.is_some() { "1" } else { "0" };
     let mut env: Vec<(String, String)> = vec![("CGO_ENABLED".into(), cgo.into())];
     if let Some(cc) = cc {
