@@ -133,8 +133,10 @@ impl<W: Write> Write for ParallelGzip<W> {
         self.pending.extend_from_slice(buf);
         let batch = self.threads * BLOCK;
         // Strictly more than a batch: the block holding the last byte is only
-        // known at `finish`, and it alone is compressed as final.
-        if self.pending.len() > batch {
+        // known at `finish`, and it alone is compressed as final. One large
+        // write can hold many batches: compress them all, so what waits in
+        // memory stays under one batch whatever the caller writes at once.
+        while self.pending.len() > batch {
             let rest = self.pending.split_off(batch);
             let full = std::mem::replace(&mut self.pending, rest);
             self.compress(&full, false)?;
@@ -226,6 +228,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn one_large_write_leaves_at_most_one_batch_waiting() {
+        let data = input(9 * BLOCK + 3);
+        let mut gz = ParallelGzip::with_threads(Vec::new(), Compression::default(), 2).unwrap();
+        gz.write_all(&data).unwrap();
+        assert!(
+            gz.pending.len() <= 2 * BLOCK,
+            "{} bytes wait after one write",
+            gz.pending.len()
+        );
+        let bytes = gz.finish().unwrap();
+        assert_eq!(bytes, gzip(&data, 1, 1000));
+        assert_eq!(gunzip(&bytes), data);
     }
 
     #[test]
