@@ -24,7 +24,26 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use support::*;
 
-const GOROOT: &str = "/usr/lib/go-1.23";
+/// The GOROOT of the `go` the tests use, as go reports it (any install, any version).
+fn goroot() -> String {
+    static ROOT: OnceLock<String> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let go = go_bin_dir().join("go");
+        run_ok(Command::new(go.as_str()).args(["env", "GOROOT"]))
+            .trim()
+            .to_string()
+    })
+    .clone()
+}
+
+/// `go env GOHOSTOS`_`GOHOSTARCH`: the folder of go's tools under pkg/tool.
+fn go_tool_dir() -> String {
+    let go = go_bin_dir().join("go");
+    run_ok(Command::new(go.as_str()).args(["env", "GOHOSTOS", "GOHOSTARCH"]))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
+}
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
     "sh", "sed", "printf", "mkdir", "chmod", "cp", "rm", "find", "echo", "cat", "ls", "env",
@@ -58,9 +77,10 @@ fn make_builder_image() -> String {
     init();
     let proxy = module_proxy();
     let mut hasher = KeyHasher::new("gopack-test-builder/v1");
+    let goroot = goroot();
     hasher.field(
         "goversion",
-        &std::fs::read(format!("{GOROOT}/VERSION")).unwrap(),
+        &std::fs::read(format!("{goroot}/VERSION")).unwrap(),
     );
     hasher.field("busybox", &std::fs::read(BUSYBOX).unwrap());
     hasher.field(
@@ -84,14 +104,15 @@ fn make_builder_image() -> String {
     let root = camino::Utf8Path::from_path(dir.path())
         .unwrap()
         .join("rootfs");
-    let goroot = format!("{root}{GOROOT}");
-    std::fs::create_dir_all(&goroot).unwrap();
+    let image_goroot = format!("{root}{goroot}");
+    std::fs::create_dir_all(&image_goroot).unwrap();
     // The toolchain's whole GOROOT that `go build` reads (links dereferenced), no tests.
+    let tools = format!("pkg/tool/{}", go_tool_dir());
     run_ok(Command::new("sh").arg("-c").arg(format!(
-        "tar -C {GOROOT} -chf - --exclude=testdata --exclude='*_test.go' \
-         VERSION go.env bin pkg/include pkg/tool/linux_amd64/compile pkg/tool/linux_amd64/link \
-         pkg/tool/linux_amd64/asm pkg/tool/linux_amd64/cgo pkg/tool/linux_amd64/buildid \
-         pkg/tool/linux_amd64/pack src | tar -C {goroot} -xf -"
+        "tar -C {goroot} -chf - --exclude=testdata --exclude='*_test.go' \
+         VERSION go.env bin pkg/include {tools}/compile {tools}/link \
+         {tools}/asm {tools}/cgo {tools}/buildid \
+         {tools}/pack src | tar -C {image_goroot} -xf -"
     )));
     for folder in [
         "bin",
@@ -145,7 +166,7 @@ fn make_builder_image() -> String {
     let modcache = tempfile::tempdir().unwrap();
     for fixture in ["examples/hello", "tests/fixtures/deps-app"] {
         run_ok(
-            Command::new(format!("{GOROOT}/bin/go"))
+            Command::new(format!("{}/bin/go", goroot))
                 .args(["build", "-trimpath", "-o", "/dev/null", "."])
                 .current_dir(repo_root().join(fixture))
                 .env("GOCACHE", gocache.as_str())
@@ -172,7 +193,7 @@ fn make_builder_image() -> String {
         ".",
     ]));
     let changes = [
-        format!("ENV PATH={GOROOT}/bin:/go/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        format!("ENV PATH={goroot}/bin:/go/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         "ENV HOME=/root".into(),
         "ENV GOPATH=/go".into(),
         "ENV GOCACHE=/root/.cache/go-build".into(),
@@ -201,25 +222,31 @@ fn cgo_builder_image() -> String {
 
 fn make_cgo_builder_image() -> String {
     for (tool, package) in [
-        ("x86_64-linux-gnu-gcc-12", "gcc-12"),
-        ("x86_64-linux-gnu-as", "binutils-x86-64-linux-gnu"),
+        ("gcc", "gcc"),
         ("musl-gcc", "musl-tools"),
         ("ldd", "libc-bin"),
     ] {
         require_tool(tool, package);
     }
     let base = builder_image();
-    const GCC_LIB: &str = "/usr/lib/gcc/x86_64-linux-gnu/12";
+    // The host's gcc, whatever its version and target: its driver, its
+    // library folder, its assembler and linker.
+    let gcc = |arg: &str| run_ok(Command::new("gcc").arg(arg)).trim().to_string();
+    let triple = gcc("-dumpmachine");
+    let arch = triple.split('-').next().unwrap().to_string();
+    let gcc_lib = camino::Utf8PathBuf::from(gcc("-print-libgcc-file-name"))
+        .parent()
+        .unwrap()
+        .to_string();
+    let driver = std::fs::canonicalize(tool_path("gcc", "gcc"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let musl = format!("{arch}-linux-musl");
     let mut files: Vec<(String, String)> = vec![
-        (
-            "/usr/bin/x86_64-linux-gnu-gcc-12".into(),
-            "/usr/bin/gcc-real".into(),
-        ),
-        ("/usr/bin/x86_64-linux-gnu-as".into(), "/usr/bin/as".into()),
-        (
-            "/usr/bin/x86_64-linux-gnu-ld.bfd".into(),
-            "/usr/bin/ld".into(),
-        ),
+        (driver, "/usr/bin/gcc-real".into()),
+        (format!("/usr/bin/{triple}-as"), "/usr/bin/as".into()),
+        (format!("/usr/bin/{triple}-ld.bfd"), "/usr/bin/ld".into()),
     ];
     for name in [
         "cc1",
@@ -229,17 +256,17 @@ fn make_cgo_builder_image() -> String {
         "libgcc.a",
         "libgcc_eh.a",
     ] {
-        files.push((format!("{GCC_LIB}/{name}"), format!("{GCC_LIB}/{name}")));
+        files.push((format!("{gcc_lib}/{name}"), format!("{gcc_lib}/{name}")));
     }
     let mut trees = vec![
-        format!("{GCC_LIB}/include"),
-        "/usr/include/x86_64-linux-musl".to_string(),
-        "/usr/lib/x86_64-linux-musl".to_string(),
+        format!("{gcc_lib}/include"),
+        format!("/usr/include/{musl}"),
+        format!("/usr/lib/{musl}"),
     ];
-    for entry in std::fs::read_dir(GCC_LIB).unwrap() {
+    for entry in std::fs::read_dir(&gcc_lib).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if name.starts_with("crt") && name.ends_with(".o") {
-            files.push((format!("{GCC_LIB}/{name}"), format!("{GCC_LIB}/{name}")));
+            files.push((format!("{gcc_lib}/{name}"), format!("{gcc_lib}/{name}")));
         }
     }
     // The shared libraries of the programs, and the loader.
@@ -301,7 +328,9 @@ fn make_cgo_builder_image() -> String {
     let gcc = root.join("usr/bin/gcc");
     std::fs::write(
         &gcc,
-        "#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/x86_64-linux-musl/musl-gcc.specs\n",
+        &format!(
+            "#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/{musl}/musl-gcc.specs\n"
+        ),
     )
     .unwrap();
     run_ok(Command::new("chmod").arg("0755").arg(gcc.as_str()));

@@ -52,6 +52,11 @@ pub fn init() {
         std::env::set_var("GOFLAGS", "-mod=mod");
         std::env::remove_var("GOPACK_CACHE_DIR");
         std::env::remove_var("GOPACK_GO");
+        // The tests' workspaces keep their outputs in their own target folder,
+        // whatever the shell running `cargo test` points cargo at.
+        std::env::remove_var("CARGO_TARGET_DIR");
+        std::env::remove_var("CARGO_BUILD_TARGET_DIR");
+        std::env::remove_var("SOURCE_DATE_EPOCH");
     });
 }
 
@@ -60,12 +65,26 @@ pub fn module_proxy() -> Utf8PathBuf {
     static PROXY: OnceLock<Utf8PathBuf> = OnceLock::new();
     PROXY
         .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("gopack-proxy-")
-                .tempdir()
-                .unwrap()
-                .keep();
-            let root = Utf8PathBuf::from_path_buf(dir).unwrap();
+            // In cargo's folder for test scratch files, made anew by each
+            // test binary, so no run leaves a folder in the system's /tmp.
+            let root = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("module-proxy-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            for old in std::fs::read_dir(env!("CARGO_TARGET_TMPDIR"))
+                .into_iter()
+                .flatten()
+            {
+                let old = old.unwrap().path();
+                let stale = old
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("module-proxy-"))
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+                if stale {
+                    let _ = std::fs::remove_dir_all(old);
+                }
+            }
             let sources = repo_root().join("tests/fixtures/modules");
             for module in walk_module_versions(&sources) {
                 let relative = module.strip_prefix(&sources).unwrap().as_str().to_string();
