@@ -18,7 +18,8 @@ use std::process::ExitCode;
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Load the image for the engine's platform into the local docker engine, tagged.
+    /// Load the image for the engine's platform into the local docker engine, tagged
+    /// `name:version` and `name:latest` (or the app's `image-tags`).
     #[arg(long)]
     pub load: bool,
     /// The engine: `oci` (daemonless) or `docker` (the multi-stage Dockerfile run by
