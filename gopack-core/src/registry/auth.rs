@@ -5,7 +5,7 @@
 //!
 //! A token that the registry refuses later (401, it expired during a long
 //! push) is renewed once per refused request, with the realm, service and
-//! scope of the new challenge ([`super::client::Pusher::call`]).
+//! scope of the new challenge (`Pusher::call` in [`super::client`]).
 //!
 //! Credentials never go over plain HTTP to a host that is not this machine,
 //! neither to the registry nor to a token service whose realm is `http://`,

@@ -116,7 +116,10 @@ mod tests {
                 ca_file: Some(camino::Utf8PathBuf::from_path_buf(path.clone()).unwrap()),
                 ..Connection::default()
             };
-            let err = root_certs(&connection).err().expect("refused").to_string();
+            let Err(err) = root_certs(&connection) else {
+                panic!("{} accepted", path.display());
+            };
+            let err = err.to_string();
             assert!(
                 err.contains("--registry-ca-file") && err.contains(&*path.to_string_lossy()),
                 "{err}"
