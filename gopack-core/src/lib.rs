@@ -33,6 +33,8 @@ pub mod plan;
 pub mod platform;
 pub(crate) mod process;
 pub mod publish;
+pub mod reference;
+pub mod registry;
 pub mod remote_cache;
 pub mod report;
 pub(crate) mod statcache;

@@ -26,7 +26,7 @@ pub struct PackOptions {
     /// `--insecure-registry`.
     pub insecure_registry: bool,
     /// `--insecure-registry-credentials` and `--registry-timeout`.
-    pub registry_connection: publish::registry::Connection,
+    pub registry_connection: crate::registry::Connection,
     /// `--no-verify`.
     pub no_verify: bool,
     /// Whether docker-engine-only flags (`--build-arg`, `--builder`) were given.
@@ -138,11 +138,11 @@ impl Plan {
             }
             if let Some(prefix) = &push_prefix {
                 // Refuses a malformed prefix before anything is built.
-                publish::registry::Target::new(prefix, app.name(), options.insecure_registry)?;
+                crate::registry::Target::new(prefix, app.name(), options.insecure_registry)?;
                 destinations.push(Destination::Registry {
                     prefix: prefix.clone(),
                     insecure: options.insecure_registry,
-                    connection: options.registry_connection,
+                    connection: options.registry_connection.clone(),
                 });
             }
             let recorder = Recorder::default();

@@ -26,7 +26,8 @@ use crate::integrity;
 use crate::oci::digest;
 use crate::oci::documents::{canonical_json, media_type, Descriptor, Manifest};
 use crate::oci::layer::LayerInfo;
-use crate::publish::registry::{Access, Connection, Pusher, Target};
+pub use crate::reference::{check_reference, REFERENCE_HELP};
+use crate::registry::{Access, Connection, Pusher, Target};
 use crate::report::{Event, Reporter};
 use camino::Utf8PathBuf;
 use std::collections::BTreeMap;
@@ -47,10 +48,6 @@ const BINARY_MEDIA: &str = "application/vnd.gopack.cache.binary.v1.blob";
 const LAYER_RECORD_MEDIA: &str = "application/vnd.gopack.cache.layer-record.v1+json";
 /// The repository under the cache registry prefix that holds the entries.
 pub const REPOSITORY: &str = "gopack-cache";
-/// The help line of a refused cache registry reference.
-pub const REFERENCE_HELP: &str = "write a registry host and an optional repository path, e.g. \
-    \"ghcr.io/acme/gopack-cache\" or \"127.0.0.1:5000/cache\" (lower case, no tag)";
-
 /// The largest manifest, record and blob the registry may send.
 const MANIFEST_LIMIT: u64 = 64 << 10;
 const RECORD_LIMIT: u64 = 64 << 10;
@@ -59,31 +56,6 @@ const BLOB_LIMIT: u64 = 4 << 30;
 const TAR_LIMIT: u64 = 16 << 30;
 /// The empty config of cache artifacts.
 const EMPTY: &[u8] = b"{}";
-
-/// Checks a `cache-registry` value; the reason when it is unusable.
-pub fn check_reference(reference: &str) -> std::result::Result<(), String> {
-    if reference.trim().is_empty() {
-        return Err("the value is empty".into());
-    }
-    let target = Target::new(reference, REPOSITORY, false).map_err(|e| match e {
-        Error::Flag { message, .. } => message,
-        other => other.to_string(),
-    })?;
-    let path_ok = target.repository.split('/').all(|part| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-    });
-    if !path_ok || reference.contains('@') {
-        return Err(format!(
-            "`{reference}` is not a registry repository prefix (repository paths are lower-case \
-             letters, digits, `.`, `_`, `-` and `/`)"
-        ));
-    }
-    Ok(())
-}
 
 /// The tag of an entry: `<kind>-<key>`, with any character a tag cannot hold
 /// replaced, at most 128 characters (tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
@@ -279,10 +251,10 @@ impl<'a> RemoteCache<'a> {
                 push: self.pushes(),
                 attempts: 2,
             };
-            let connect = crate::publish::credentials::lookup(&self.target.host).and_then(|c| {
+            let connect = crate::registry::credentials::lookup(&self.target.host).and_then(|c| {
                 Pusher::with_access(
                     self.target.clone(),
-                    self.connection,
+                    self.connection.clone(),
                     c,
                     access,
                     &self.cache,
@@ -776,28 +748,6 @@ mod tests {
         assert!(tag("bin", "x/y")
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
-    }
-
-    #[test]
-    fn references_are_checked() {
-        for good in [
-            "ghcr.io/acme/gopack-cache",
-            "127.0.0.1:5000",
-            "127.0.0.1:5000/ci/cache",
-            "http://registry.lan:5000/cache",
-        ] {
-            assert_eq!(check_reference(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "",
-            "acme",
-            "ghcr.io/Acme",
-            "ghcr.io/acme//x",
-            "ghcr.io/acme@sha256:00",
-            "ftp://x.io/y",
-        ] {
-            assert!(check_reference(bad).is_err(), "{bad}");
-        }
     }
 
     /// A registry on 127.0.0.1 that answers `GET` by path from `routes` (404

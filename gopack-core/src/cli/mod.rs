@@ -296,6 +296,10 @@ pub struct CacheRegistryFlags {
         env = "GOPACK_CACHE_REGISTRY_MODE"
     )]
     pub cache_registry_mode: Option<crate::config::CacheRegistryMode>,
+    /// A PEM file of CA certificates to trust for registries (the cache
+    /// registry, and `--push`), besides the system's CA bundle.
+    #[arg(long, value_name = "PEM", env = "GOPACK_REGISTRY_CA_FILE")]
+    pub registry_ca_file: Option<camino::Utf8PathBuf>,
 }
 
 impl CacheRegistryFlags {
@@ -303,7 +307,7 @@ impl CacheRegistryFlags {
     pub fn open<'a>(
         &self,
         workspace: &Workspace,
-        connection: crate::publish::registry::Connection,
+        connection: crate::registry::Connection,
         reporter: &'a dyn crate::report::Reporter,
     ) -> Result<Option<crate::remote_cache::RemoteCache<'a>>> {
         let (prefix, source) = match &self.cache_registry {
@@ -317,6 +321,10 @@ impl CacheRegistryFlags {
         let mode = self
             .cache_registry_mode
             .unwrap_or(workspace.config.cache_registry_mode);
+        let connection = crate::registry::Connection {
+            ca_file: self.registry_ca_file.clone(),
+            ..connection
+        };
         let cache = crate::cache::Cache::open(workspace.cache_dir())?;
         crate::remote_cache::RemoteCache::new(&prefix, source, mode, connection, &cache, reporter)
             .map(Some)

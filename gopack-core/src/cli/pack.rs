@@ -80,9 +80,10 @@ impl PackArgs {
             push: self.push,
             registry: self.registry.clone(),
             insecure_registry: self.insecure_registry,
-            registry_connection: crate::publish::registry::Connection {
+            registry_connection: crate::registry::Connection {
                 insecure_credentials: self.insecure_registry_credentials,
                 timeout: std::time::Duration::from_secs_f64(self.registry_timeout),
+                ca_file: self.cache_registry.registry_ca_file.clone(),
             },
             no_verify: self.no_verify,
             docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
@@ -106,9 +107,9 @@ impl PackArgs {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let remote = self
-            .cache_registry
-            .open(&workspace, options.registry_connection, console)?;
+        let remote =
+            self.cache_registry
+                .open(&workspace, options.registry_connection.clone(), console)?;
         let docker_options = DockerOptions {
             build_args: self.docker.build_args.clone(),
             builder: self.docker.builder.clone(),

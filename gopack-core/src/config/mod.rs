@@ -812,11 +812,11 @@ fn check_environment(
         });
     }
     if let Some(reference) = &config.cache_registry {
-        crate::remote_cache::check_reference(reference).map_err(|message| Error::Config {
+        crate::reference::check_reference(reference).map_err(|message| Error::Config {
             manifest: manifest.to_path_buf(),
             key: "workspace.metadata.gopack.cache-registry".into(),
             message,
-            help: crate::remote_cache::REFERENCE_HELP.into(),
+            help: crate::reference::REFERENCE_HELP.into(),
         })?;
     }
     Ok(epoch)

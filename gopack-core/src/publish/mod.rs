@@ -7,10 +7,13 @@
 //! optional places a run adds. [`crate::pipeline`] calls them in order.
 
 pub mod archive;
-pub mod credentials;
 pub mod docker;
 pub mod layout;
-pub mod registry;
+
+/// The registry client, at its old path ([`crate::registry`]).
+pub use crate::registry;
+/// Registry credentials, at their old path ([`crate::registry::credentials`]).
+pub use crate::registry::credentials;
 
 use crate::cache::Cache;
 use crate::config::{App, Workspace};
@@ -101,7 +104,7 @@ impl Destination {
                     target.repository,
                     packed.image.digest()
                 );
-                registry::Pusher::connect(target, *connection, cache, reporter)?
+                registry::Pusher::connect(target, connection.clone(), cache, reporter)?
                     .push(&packed.app, &packed.image)?;
                 Ok(vec![reference])
             }

@@ -4,13 +4,21 @@
 //!
 //! A credential helper is `docker-credential-<name> get`, run through
 //! `crate::process` with the host on standard input; it answers
-//! `{"Username": ..., "Secret": ...}`.
+//! `{"Username": ..., "Secret": ...}`. As docker finds helpers, gopack looks
+//! the program up in the absolute folders of `PATH` only: never in the current
+//! folder (a checkout could carry its own `docker-credential-<name>`), never
+//! through a relative or empty `PATH` entry.
 
 use crate::error::{Error, Result};
 use crate::process::Cmd;
 use base64::Engine as _;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use serde_json::Value;
+use std::ffi::OsStr;
+use std::io::Read;
+
+/// The largest docker config gopack reads.
+const CONFIG_LIMIT: u64 = 4 << 20;
 
 /// A user name and password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,23 +54,27 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
         return Ok(None);
     };
     let path = dir.join("config.json");
-    let Ok(bytes) = std::fs::read(&path) else {
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(&path).and_then(|f| f.take(CONFIG_LIMIT).read_to_end(&mut bytes));
+    if read.is_err() {
         return Ok(None);
-    };
+    }
     let config: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
         path: path.display().to_string(),
         message: format!("the docker config is not JSON: {e}"),
         help: "fix the file, or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD".into(),
     })?;
-    from_docker_config(&config, host, None)
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    from_docker_config(&config, host, &search)
 }
 
 /// Credentials for `host` from a parsed docker config; helpers are looked up in
-/// `helper_dir` when given, else on `PATH`.
+/// `search` (`PATH`'s syntax).
 pub fn from_docker_config(
     config: &Value,
     host: &str,
-    helper_dir: Option<&Utf8Path>,
+    search: &OsStr,
 ) -> Result<Option<Credentials>> {
     let matches = |key: &str| {
         let key = key
@@ -75,7 +87,7 @@ pub fn from_docker_config(
         .and_then(|helpers| helpers.iter().find(|(key, _)| matches(key)))
         .and_then(|(_, name)| name.as_str());
     if let Some(name) = helper_for_host {
-        return run_helper(name, host, helper_dir);
+        return run_helper(name, host, search);
     }
     let entry = config["auths"]
         .as_object()
@@ -85,7 +97,7 @@ pub fn from_docker_config(
         return Ok(decode_auth(auth));
     }
     match config["credsStore"].as_str() {
-        Some(name) if !name.is_empty() => run_helper(name, host, helper_dir),
+        Some(name) if !name.is_empty() => run_helper(name, host, search),
         _ => Ok(None),
     }
 }
@@ -104,11 +116,7 @@ fn decode_auth(auth: &str) -> Option<Credentials> {
 }
 
 /// `docker-credential-<name> get` with `host` on standard input.
-fn run_helper(
-    name: &str,
-    host: &str,
-    helper_dir: Option<&Utf8Path>,
-) -> Result<Option<Credentials>> {
+fn run_helper(name: &str, host: &str, search: &OsStr) -> Result<Option<Credentials>> {
     let tool = format!("docker-credential-{name}");
     if name.is_empty()
         || !name
@@ -121,21 +129,20 @@ fn run_helper(
             help: "fix `credsStore`/`credHelpers` in the docker config".into(),
         });
     }
-    let program = match helper_dir {
-        Some(dir) => dir.join(&tool),
-        None => Utf8PathBuf::from(&tool),
+    let missing = || Error::ToolMissing {
+        tool: tool.clone(),
+        help: format!(
+            "the docker config names the credential helper `{name}` for {host}: install {tool} \
+             in a folder on PATH (the current folder is never searched), or set \
+             GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"
+        ),
     };
+    let program = find_on_path(&tool, search).ok_or_else(missing)?;
     let captured = Cmd::new(&tool, program)
         .arg("get")
         .stdin(host.as_bytes().to_vec())
         .output()
-        .map_err(|_| Error::ToolMissing {
-            tool: tool.clone(),
-            help: format!(
-                "the docker config names the credential helper `{name}` for {host}: install {tool}, \
-                 or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"
-            ),
-        })?;
+        .map_err(|_| missing())?;
     if captured.code != Some(0) {
         let said = format!("{}{}", captured.stdout, captured.stderr);
         // What every helper says for a host it has nothing for.
@@ -163,9 +170,32 @@ fn run_helper(
     }
 }
 
+/// The executable `tool` in the first absolute folder of `search` that has one.
+/// Relative entries (`.`, `bin`, the empty entry, which shells read as the
+/// current folder) are skipped, as Go's `exec.LookPath` refuses them for docker.
+pub fn find_on_path(tool: &str, search: &OsStr) -> Option<Utf8PathBuf> {
+    std::env::split_paths(search)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(tool))
+        .find(|path| std::fs::metadata(path).is_ok_and(|m| is_executable(&m)))
+        .and_then(|path| Utf8PathBuf::from_path_buf(path).ok())
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    metadata.is_file()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use camino::Utf8Path;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 
@@ -197,17 +227,17 @@ mod tests {
         // credHelpers for the host.
         let config = json!({"credHelpers": {"registry.example.com": "fake"}});
         assert_eq!(
-            from_docker_config(&config, "registry.example.com", Some(dir)).unwrap(),
+            from_docker_config(&config, "registry.example.com", dir.as_os_str()).unwrap(),
             expected
         );
         // credsStore for every host; a host the helper does not know has none.
         let config = json!({"credsStore": "fake", "auths": {"registry.example.com": {}}});
         assert_eq!(
-            from_docker_config(&config, "registry.example.com", Some(dir)).unwrap(),
+            from_docker_config(&config, "registry.example.com", dir.as_os_str()).unwrap(),
             expected
         );
         assert_eq!(
-            from_docker_config(&config, "other.example.com", Some(dir)).unwrap(),
+            from_docker_config(&config, "other.example.com", dir.as_os_str()).unwrap(),
             None
         );
         let asked = std::fs::read_to_string(dir.join("asked")).unwrap();
@@ -219,7 +249,7 @@ mod tests {
         let config =
             json!({"credsStore": "fake", "auths": {"https://other.example.com": {"auth": "dTpw"}}});
         assert_eq!(
-            from_docker_config(&config, "other.example.com", Some(dir)).unwrap(),
+            from_docker_config(&config, "other.example.com", dir.as_os_str()).unwrap(),
             Some(Credentials {
                 user: "u".into(),
                 secret: "p".into()
@@ -227,13 +257,47 @@ mod tests {
         );
         // A missing helper and a hostile helper name are errors that say what to do.
         let config = json!({"credsStore": "absent"});
-        let err = from_docker_config(&config, "registry.example.com", Some(dir)).unwrap_err();
+        let err = from_docker_config(&config, "registry.example.com", dir.as_os_str()).unwrap_err();
         assert!(
             err.to_string().contains("docker-credential-absent"),
             "{err}"
         );
         let config = json!({"credsStore": "../../bin/sh"});
-        assert!(from_docker_config(&config, "registry.example.com", Some(dir)).is_err());
+        assert!(from_docker_config(&config, "registry.example.com", dir.as_os_str()).is_err());
         assert!(!format!("{creds:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn helpers_are_found_only_in_absolute_path_folders() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(temp.path()).unwrap();
+        fake_helper(dir, "fake");
+        let found = find_on_path("docker-credential-fake", dir.as_os_str());
+        assert_eq!(found, Some(dir.join("docker-credential-fake")));
+        // The same folder written relative to the current one is never searched,
+        // nor is the empty entry.
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count().saturating_sub(1));
+        let relative = format!("{up}{}", dir.as_str().trim_start_matches('/'));
+        assert!(Utf8Path::new(&relative)
+            .join("docker-credential-fake")
+            .is_file());
+        for search in [relative.as_str(), "", ":", "."] {
+            assert_eq!(
+                find_on_path("docker-credential-fake", search.as_ref()),
+                None,
+                "{search}"
+            );
+        }
+        // Not executable: not a helper.
+        std::fs::set_permissions(
+            dir.join("docker-credential-fake"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert_eq!(
+            find_on_path("docker-credential-fake", dir.as_os_str()),
+            None
+        );
     }
 }
