@@ -195,7 +195,7 @@ pub fn remembered(
 fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
     let real = std::fs::canonicalize(program).ok()?;
     let real = Utf8PathBuf::from_path_buf(real).ok()?;
-    let mut file = std::fs::File::open(&real).ok()?;
+    let mut file = open_regular(&real).ok()?;
     let meta = file.metadata().ok()?;
     let mut magic = [0u8; 4];
     file.read_exact(&mut magic).ok()?;
@@ -212,9 +212,11 @@ fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
     )
 }
 
-/// SHA-256 of a file's first `len` bytes; an error when it is shorter now.
+/// SHA-256 of a file's first `len` bytes; an error when it is shorter now, or
+/// when it is not a regular file (a FIFO, socket or device is never read: it is
+/// opened with `O_NONBLOCK` and refused by its `fstat`, so it cannot block).
 pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
-    let file = std::fs::File::open(path).at(path, "read")?;
+    let file = open_regular(path)?;
     let mut hasher = HashWriter(Sha256::new());
     let copied = std::io::copy(&mut file.take(len), &mut hasher).at(path, "read")?;
     if copied != len {
@@ -225,6 +227,30 @@ pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
         });
     }
     Ok(hasher.0.finalize().into())
+}
+
+/// Opens a regular file (links followed) for reading without ever blocking in `open`.
+fn open_regular(path: &Utf8Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let refuse = || crate::error::Error::Invalid {
+        path: path.to_string(),
+        message:
+            "is not a regular file (a FIFO, socket or device); gopack reads only regular files"
+                .into(),
+        help: "remove it, or move it out of the folders gopack reads".into(),
+    };
+    if !std::fs::metadata(path).at(path, "read")?.is_file() {
+        return Err(refuse());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .at(path, "read")?;
+    if !file.metadata().at(path, "read")?.is_file() {
+        return Err(refuse());
+    }
+    Ok(file)
 }
 
 struct HashWriter(Sha256);
