@@ -27,7 +27,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Format line of the cache file; a different one is ignored.
-const HEADER: &str = "gopack-stat-cache v1";
+const HEADER: &str = "gopack-stat-cache v2";
+
+/// What a run learned from a file's content besides its hash (see
+/// [`StatCache::content_hash_scanned`]); `None` when nothing was asked.
+type Note = Option<String>;
+
+/// Reads what a caller wants to know from a file's content while it is hashed
+/// (e.g. a Go file's `//go:embed` lines), in chunks, with bounded memory.
+pub trait Scan {
+    /// The next bytes of the file.
+    fn update(&mut self, bytes: &[u8]);
+    /// What was found: one line of text (no newline), remembered with the record.
+    fn finish(&mut self) -> String;
+}
 
 /// What identifies a file's content without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +77,8 @@ impl Identity {
 #[derive(Debug)]
 pub struct StatCache {
     file: Utf8PathBuf,
-    records: HashMap<String, (Identity, [u8; 32])>,
-    seen: HashMap<String, (Identity, [u8; 32])>,
+    records: HashMap<String, (Identity, [u8; 32], Note)>,
+    seen: HashMap<String, (Identity, [u8; 32], Note)>,
     started_ns: i128,
     changed: bool,
     keep_unseen: bool,
@@ -108,19 +121,50 @@ impl StatCache {
         self.hash_with_identity(path, Identity::of(meta))
     }
 
+    /// [`StatCache::content_hash`], and what `scan` finds in the content; both
+    /// remembered together, so a file whose identity is unchanged is not read
+    /// for either.
+    pub fn content_hash_scanned(
+        &mut self,
+        path: &Utf8Path,
+        meta: &std::fs::Metadata,
+        scan: &mut dyn Scan,
+    ) -> Result<([u8; 32], String)> {
+        let (hash, note) = self.hash_noting(path, Identity::of(meta), Some(scan))?;
+        Ok((hash, note.unwrap_or_default()))
+    }
+
     fn hash_with_identity(&mut self, path: &Utf8Path, identity: Identity) -> Result<[u8; 32]> {
-        if let Some((recorded, hash)) = self.records.get(path.as_str()) {
-            if *recorded == identity && !recorded.racy(self.started_ns) {
-                self.seen.insert(path.to_string(), (identity, *hash));
-                return Ok(*hash);
+        Ok(self.hash_noting(path, identity, None)?.0)
+    }
+
+    fn hash_noting(
+        &mut self,
+        path: &Utf8Path,
+        identity: Identity,
+        scan: Option<&mut dyn Scan>,
+    ) -> Result<([u8; 32], Note)> {
+        if let Some((recorded, hash, note)) = self.records.get(path.as_str()) {
+            let note_ok = scan.is_none() || note.is_some();
+            if *recorded == identity && !recorded.racy(self.started_ns) && note_ok {
+                self.seen
+                    .insert(path.to_string(), (identity, *hash, note.clone()));
+                return Ok((*hash, note.clone()));
             }
         }
-        let hash = hash_file(path, identity.size)?;
+        let (hash, note) = match scan {
+            Some(scan) => {
+                let hash = hash_file_scanning(path, identity.size, Some(&mut *scan))?;
+                (hash, Some(scan.finish().replace('\n', " ")))
+            }
+            None => (hash_file(path, identity.size)?, None),
+        };
         self.changed = true;
         if !identity.racy(self.started_ns) && !path.as_str().contains('\n') {
-            self.seen.insert(path.to_string(), (identity, hash));
+            self.seen
+                .insert(path.to_string(), (identity, hash, note.clone()));
         }
-        Ok(hash)
+        Ok((hash, note))
     }
 
     /// Writes the records of the files seen by this run (atomically), when any
@@ -137,7 +181,7 @@ impl StatCache {
                 .filter(|(path, _)| !kept.contains_key(*path));
             let unseen: Vec<_> = unseen
                 .take(MAX_UNSEEN)
-                .map(|(p, r)| (p.clone(), *r))
+                .map(|(p, r)| (p.clone(), r.clone()))
                 .collect();
             kept.extend(unseen);
         }
@@ -147,9 +191,13 @@ impl StatCache {
         let mut paths: Vec<&String> = kept.keys().collect();
         paths.sort();
         for path in paths {
-            let (id, hash) = &kept[path];
+            let (id, hash, note) = &kept[path];
+            let note = match note {
+                Some(note) => format!("+{}", hex::encode(note)),
+                None => "-".into(),
+            };
             text.push_str(&format!(
-                "{} {} {} {} {} {} {:o} {path}\n",
+                "{} {} {} {} {} {} {:o} {note} {path}\n",
                 hex::encode(hash),
                 id.size,
                 id.mtime_ns,
@@ -216,8 +264,12 @@ fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
 /// when it is not a regular file (a FIFO, socket or device is never read: it is
 /// opened with `O_NONBLOCK` and refused by its `fstat`, so it cannot block).
 pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
+    hash_file_scanning(path, len, None)
+}
+
+fn hash_file_scanning(path: &Utf8Path, len: u64, scan: Option<&mut dyn Scan>) -> Result<[u8; 32]> {
     let file = open_regular(path)?;
-    let mut hasher = HashWriter(Sha256::new());
+    let mut hasher = HashWriter(Sha256::new(), scan);
     let copied = std::io::copy(&mut file.take(len), &mut hasher).at(path, "read")?;
     if copied != len {
         return Err(crate::error::Error::Invalid {
@@ -253,11 +305,14 @@ fn open_regular(path: &Utf8Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-struct HashWriter(Sha256);
+struct HashWriter<'s>(Sha256, Option<&'s mut dyn Scan>);
 
-impl Write for HashWriter {
+impl Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.update(buf);
+        if let Some(scan) = self.1.as_mut() {
+            scan.update(buf);
+        }
         Ok(buf.len())
     }
 
@@ -273,14 +328,14 @@ fn now_ns() -> i128 {
         .unwrap_or(0)
 }
 
-fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32])>> {
+fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32], Note)>> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
     let mut records = HashMap::new();
     for line in lines {
-        let mut parts = line.splitn(8, ' ');
+        let mut parts = line.splitn(9, ' ');
         let mut hash = [0u8; 32];
         hex::decode_to_slice(parts.next()?, &mut hash).ok()?;
         let identity = Identity {
@@ -291,7 +346,11 @@ fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32])>> {
             dev: parts.next()?.parse().ok()?,
             mode: u32::from_str_radix(parts.next()?, 8).ok()?,
         };
-        records.insert(parts.next()?.to_string(), (identity, hash));
+        let note = match parts.next()? {
+            "-" => None,
+            coded => Some(String::from_utf8(hex::decode(coded.strip_prefix('+')?).ok()?).ok()?),
+        };
+        records.insert(parts.next()?.to_string(), (identity, hash, note));
     }
     Some(records)
 }
@@ -407,7 +466,7 @@ mod tests {
         new.ctime_ns = old.ctime_ns;
         let mut stats = StatCache::open(&cache, "t");
         stats.started_ns += 1_000_000 * 1_000_000_000;
-        let (recorded, _) = stats.records[file.as_str()];
+        let (recorded, _, _) = stats.records[file.as_str()];
         assert_ne!(recorded, new);
         let hash = stats.hash_with_identity(&file, new).unwrap();
         assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(b"package b\n")));

@@ -9,6 +9,10 @@
 //! module in `services/api` is released by tags `services/api/vX.Y.Z`; a
 //! repository-wide `vX.Y.Z` tag is the fallback.
 //!
+//! Every git run passes `--no-optional-locks`: gopack only reads, so it never
+//! takes `.git/index.lock` (a user's `git commit` at the same time keeps working,
+//! and a lock someone else holds never fails a pack).
+//!
 //! Cost: one git run per app without tags (status), one or two more when the
 //! repository has tags; the repository, HEAD, its tags and its `origin` URL
 //! are found by reading `.git` directly. History does not change under a
@@ -100,7 +104,11 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
     };
     let specs = repo.pathspecs(inputs);
     let run = |args: &[&str]| -> Option<String> {
+        // `--no-optional-locks`: `git status` would otherwise refresh the index
+        // under `.git/index.lock`, and a user's own git command run meanwhile fails.
         let text = Cmd::new("git", &git)
+            .arg("--no-optional-locks")
+            .env("GIT_OPTIONAL_LOCKS", "0")
             .args(args)
             .dir(&repo.root)
             .read()
