@@ -235,6 +235,34 @@ pub fn open_regular(path: &Utf8Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
+/// The most a text file from the source tree (go.mod, go.work, git's refs) may hold.
+pub const MAX_TEXT: u64 = 256 << 20;
+
+/// Reads a text file of the source tree (links followed): only a regular file,
+/// opened without blocking, at most [`MAX_TEXT`] bytes.
+pub fn read_text(path: &Utf8Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(invalid(format!("{path} is not a regular file")));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(invalid(format!("{path} is not a regular file")));
+    }
+    let mut text = String::new();
+    file.take(MAX_TEXT + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TEXT {
+        return Err(invalid(format!("{path} is larger than {MAX_TEXT} bytes")));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +369,7 @@ mod tests {
         let err = open_regular(&fifo).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
         assert!(open_regular(&root.join("config/a.yaml")).is_ok());
+        assert!(read_text(&fifo).is_err());
+        assert_eq!(read_text(&root.join("config/a.yaml")).unwrap(), "a");
     }
 }
