@@ -141,7 +141,8 @@ fn a_fifo_in_the_module_folder_does_not_block_and_embeds_still_rebuild() {
     mkfifo(&ws.root.join("hello/logs/out"));
     std::fs::write(
         ws.root.join("hello/embed.go"),
-        "package main\n\nimport _ \"embed\"\n\n//go:embed banner.txt\nvar banner string\n",
+        "package main\n\nimport (\n\t_ \"embed\"\n\t\"os\"\n)\n\n//go:embed banner.txt\nvar banner string\n\n\
+         func init() { os.Setenv(\"GOPACK_TEST_BANNER\", banner) }\n",
     )
     .unwrap();
     std::fs::write(ws.root.join("hello/banner.txt"), "one\n").unwrap();
