@@ -33,6 +33,9 @@ const HEADER: &str = "gopack-stat-cache v2";
 /// [`StatCache::content_hash_scanned`]); `None` when nothing was asked.
 type Note = Option<String>;
 
+/// A file's identity, content hash and note, by path.
+type Records = HashMap<String, (Identity, [u8; 32], Note)>;
+
 /// Reads what a caller wants to know from a file's content while it is hashed
 /// (e.g. a Go file's `//go:embed` lines), in chunks, with bounded memory.
 pub trait Scan {
@@ -77,8 +80,8 @@ impl Identity {
 #[derive(Debug)]
 pub struct StatCache {
     file: Utf8PathBuf,
-    records: HashMap<String, (Identity, [u8; 32], Note)>,
-    seen: HashMap<String, (Identity, [u8; 32], Note)>,
+    records: Records,
+    seen: Records,
     started_ns: i128,
     changed: bool,
     keep_unseen: bool,
@@ -328,7 +331,7 @@ fn now_ns() -> i128 {
         .unwrap_or(0)
 }
 
-fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32], Note)>> {
+fn parse(text: &str) -> Option<Records> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
