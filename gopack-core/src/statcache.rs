@@ -147,12 +147,19 @@ impl StatCache {
         identity: Identity,
         scan: Option<&mut dyn Scan>,
     ) -> Result<([u8; 32], Note)> {
-        if let Some((recorded, hash, note)) = self.records.get(path.as_str()) {
+        // What this run already read wins over the previous run's records, so
+        // a file hashed twice in one run keeps its note.
+        let known = self
+            .seen
+            .get(path.as_str())
+            .or_else(|| self.records.get(path.as_str()))
+            .cloned();
+        if let Some((recorded, hash, note)) = known {
             let note_ok = scan.is_none() || note.is_some();
-            if *recorded == identity && !recorded.racy(self.started_ns) && note_ok {
+            if recorded == identity && !recorded.racy(self.started_ns) && note_ok {
                 self.seen
-                    .insert(path.to_string(), (identity, *hash, note.clone()));
-                return Ok((*hash, note.clone()));
+                    .insert(path.to_string(), (identity, hash, note.clone()));
+                return Ok((hash, note));
             }
         }
         let (hash, note) = match scan {
@@ -473,6 +480,44 @@ mod tests {
         assert_ne!(recorded, new);
         let hash = stats.hash_with_identity(&file, new).unwrap();
         assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(b"package b\n")));
+    }
+
+    /// Counts the bytes a scan is given.
+    struct Counting(usize);
+
+    impl Scan for Counting {
+        fn update(&mut self, bytes: &[u8]) {
+            self.0 += bytes.len();
+        }
+        fn finish(&mut self) -> String {
+            format!("read {}", self.0)
+        }
+    }
+
+    #[test]
+    fn a_note_is_remembered_with_its_record() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        let meta = std::fs::metadata(&file).unwrap();
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        let (hash, note) = stats
+            .content_hash_scanned(&file, &meta, &mut Counting(0))
+            .unwrap();
+        assert_eq!(note, "read 10");
+        // Hashed again without a scan in the same run: the note stays.
+        assert_eq!(stats.content_hash(&file, &meta).unwrap(), hash);
+        stats.save(&cache);
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        let mut counting = Counting(0);
+        let again = stats
+            .content_hash_scanned(&file, &meta, &mut counting)
+            .unwrap();
+        assert_eq!(again, (hash, "read 10".to_string()));
+        assert_eq!(counting.0, 0, "an unchanged file is not read again");
     }
 
     #[test]
