@@ -328,7 +328,7 @@ fn make_cgo_builder_image() -> String {
     let gcc = root.join("usr/bin/gcc");
     std::fs::write(
         &gcc,
-        &format!(
+        format!(
             "#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/{musl}/musl-gcc.specs\n"
         ),
     )

@@ -265,7 +265,7 @@ fn pathdiff(path: &Utf8Path, base: &Utf8Path) -> String {
 }
 
 fn read(path: &Utf8Path) -> Result<String> {
-    std::fs::read_to_string(path).at(path, "read")
+    crate::config::confine::read_text(path).at(path, "read")
 }
 
 #[cfg(test)]

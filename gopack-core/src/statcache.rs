@@ -27,7 +27,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Format line of the cache file; a different one is ignored.
-const HEADER: &str = "gopack-stat-cache v1";
+const HEADER: &str = "gopack-stat-cache v2";
+
+/// What a run learned from a file's content besides its hash (see
+/// [`StatCache::content_hash_scanned`]); `None` when nothing was asked.
+type Note = Option<String>;
+
+/// A file's identity, content hash and note, by path.
+type Records = HashMap<String, (Identity, [u8; 32], Note)>;
+
+/// Reads what a caller wants to know from a file's content while it is hashed
+/// (e.g. a Go file's `//go:embed` lines), in chunks, with bounded memory.
+pub trait Scan {
+    /// The next bytes of the file.
+    fn update(&mut self, bytes: &[u8]);
+    /// What was found: one line of text (no newline), remembered with the record.
+    fn finish(&mut self) -> String;
+}
 
 /// What identifies a file's content without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +80,8 @@ impl Identity {
 #[derive(Debug)]
 pub struct StatCache {
     file: Utf8PathBuf,
-    records: HashMap<String, (Identity, [u8; 32])>,
-    seen: HashMap<String, (Identity, [u8; 32])>,
+    records: Records,
+    seen: Records,
     started_ns: i128,
     changed: bool,
     keep_unseen: bool,
@@ -108,19 +124,57 @@ impl StatCache {
         self.hash_with_identity(path, Identity::of(meta))
     }
 
+    /// [`StatCache::content_hash`], and what `scan` finds in the content; both
+    /// remembered together, so a file whose identity is unchanged is not read
+    /// for either.
+    pub fn content_hash_scanned(
+        &mut self,
+        path: &Utf8Path,
+        meta: &std::fs::Metadata,
+        scan: &mut dyn Scan,
+    ) -> Result<([u8; 32], String)> {
+        let (hash, note) = self.hash_noting(path, Identity::of(meta), Some(scan))?;
+        Ok((hash, note.unwrap_or_default()))
+    }
+
     fn hash_with_identity(&mut self, path: &Utf8Path, identity: Identity) -> Result<[u8; 32]> {
-        if let Some((recorded, hash)) = self.records.get(path.as_str()) {
-            if *recorded == identity && !recorded.racy(self.started_ns) {
-                self.seen.insert(path.to_string(), (identity, *hash));
-                return Ok(*hash);
+        Ok(self.hash_noting(path, identity, None)?.0)
+    }
+
+    fn hash_noting(
+        &mut self,
+        path: &Utf8Path,
+        identity: Identity,
+        scan: Option<&mut dyn Scan>,
+    ) -> Result<([u8; 32], Note)> {
+        // What this run already read wins over the previous run's records, so
+        // a file hashed twice in one run keeps its note.
+        let known = self
+            .seen
+            .get(path.as_str())
+            .or_else(|| self.records.get(path.as_str()))
+            .cloned();
+        if let Some((recorded, hash, note)) = known {
+            let note_ok = scan.is_none() || note.is_some();
+            if recorded == identity && !recorded.racy(self.started_ns) && note_ok {
+                self.seen
+                    .insert(path.to_string(), (identity, hash, note.clone()));
+                return Ok((hash, note));
             }
         }
-        let hash = hash_file(path, identity.size)?;
+        let (hash, note) = match scan {
+            Some(scan) => {
+                let hash = hash_file_scanning(path, identity.size, Some(&mut *scan))?;
+                (hash, Some(scan.finish().replace('\n', " ")))
+            }
+            None => (hash_file(path, identity.size)?, None),
+        };
         self.changed = true;
         if !identity.racy(self.started_ns) && !path.as_str().contains('\n') {
-            self.seen.insert(path.to_string(), (identity, hash));
+            self.seen
+                .insert(path.to_string(), (identity, hash, note.clone()));
         }
-        Ok(hash)
+        Ok((hash, note))
     }
 
     /// Writes the records of the files seen by this run (atomically), when any
@@ -137,7 +191,7 @@ impl StatCache {
                 .filter(|(path, _)| !kept.contains_key(*path));
             let unseen: Vec<_> = unseen
                 .take(MAX_UNSEEN)
-                .map(|(p, r)| (p.clone(), *r))
+                .map(|(p, r)| (p.clone(), r.clone()))
                 .collect();
             kept.extend(unseen);
         }
@@ -147,9 +201,13 @@ impl StatCache {
         let mut paths: Vec<&String> = kept.keys().collect();
         paths.sort();
         for path in paths {
-            let (id, hash) = &kept[path];
+            let (id, hash, note) = &kept[path];
+            let note = match note {
+                Some(note) => format!("+{}", hex::encode(note)),
+                None => "-".into(),
+            };
             text.push_str(&format!(
-                "{} {} {} {} {} {} {:o} {path}\n",
+                "{} {} {} {} {} {} {:o} {note} {path}\n",
                 hex::encode(hash),
                 id.size,
                 id.mtime_ns,
@@ -195,7 +253,7 @@ pub fn remembered(
 fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
     let real = std::fs::canonicalize(program).ok()?;
     let real = Utf8PathBuf::from_path_buf(real).ok()?;
-    let mut file = std::fs::File::open(&real).ok()?;
+    let mut file = open_regular(&real).ok()?;
     let meta = file.metadata().ok()?;
     let mut magic = [0u8; 4];
     file.read_exact(&mut magic).ok()?;
@@ -212,10 +270,16 @@ fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
     )
 }
 
-/// SHA-256 of a file's first `len` bytes; an error when it is shorter now.
+/// SHA-256 of a file's first `len` bytes; an error when it is shorter now, or
+/// when it is not a regular file (a FIFO, socket or device is never read: it is
+/// opened with `O_NONBLOCK` and refused by its `fstat`, so it cannot block).
 pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
-    let file = std::fs::File::open(path).at(path, "read")?;
-    let mut hasher = HashWriter(Sha256::new());
+    hash_file_scanning(path, len, None)
+}
+
+fn hash_file_scanning(path: &Utf8Path, len: u64, scan: Option<&mut dyn Scan>) -> Result<[u8; 32]> {
+    let file = open_regular(path)?;
+    let mut hasher = HashWriter(Sha256::new(), scan);
     let copied = std::io::copy(&mut file.take(len), &mut hasher).at(path, "read")?;
     if copied != len {
         return Err(crate::error::Error::Invalid {
@@ -227,11 +291,38 @@ pub fn hash_file(path: &Utf8Path, len: u64) -> Result<[u8; 32]> {
     Ok(hasher.0.finalize().into())
 }
 
-struct HashWriter(Sha256);
+/// Opens a regular file (links followed) for reading without ever blocking in `open`.
+fn open_regular(path: &Utf8Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let refuse = || crate::error::Error::Invalid {
+        path: path.to_string(),
+        message:
+            "is not a regular file (a FIFO, socket or device); gopack reads only regular files"
+                .into(),
+        help: "remove it, or move it out of the folders gopack reads".into(),
+    };
+    if !std::fs::metadata(path).at(path, "read")?.is_file() {
+        return Err(refuse());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .at(path, "read")?;
+    if !file.metadata().at(path, "read")?.is_file() {
+        return Err(refuse());
+    }
+    Ok(file)
+}
 
-impl Write for HashWriter {
+struct HashWriter<'s>(Sha256, Option<&'s mut dyn Scan>);
+
+impl Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.update(buf);
+        if let Some(scan) = self.1.as_mut() {
+            scan.update(buf);
+        }
         Ok(buf.len())
     }
 
@@ -247,14 +338,14 @@ fn now_ns() -> i128 {
         .unwrap_or(0)
 }
 
-fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32])>> {
+fn parse(text: &str) -> Option<Records> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
     let mut records = HashMap::new();
     for line in lines {
-        let mut parts = line.splitn(8, ' ');
+        let mut parts = line.splitn(9, ' ');
         let mut hash = [0u8; 32];
         hex::decode_to_slice(parts.next()?, &mut hash).ok()?;
         let identity = Identity {
@@ -265,7 +356,11 @@ fn parse(text: &str) -> Option<HashMap<String, (Identity, [u8; 32])>> {
             dev: parts.next()?.parse().ok()?,
             mode: u32::from_str_radix(parts.next()?, 8).ok()?,
         };
-        records.insert(parts.next()?.to_string(), (identity, hash));
+        let note = match parts.next()? {
+            "-" => None,
+            coded => Some(String::from_utf8(hex::decode(coded.strip_prefix('+')?).ok()?).ok()?),
+        };
+        records.insert(parts.next()?.to_string(), (identity, hash, note));
     }
     Some(records)
 }
@@ -381,10 +476,48 @@ mod tests {
         new.ctime_ns = old.ctime_ns;
         let mut stats = StatCache::open(&cache, "t");
         stats.started_ns += 1_000_000 * 1_000_000_000;
-        let (recorded, _) = stats.records[file.as_str()];
+        let (recorded, _, _) = stats.records[file.as_str()];
         assert_ne!(recorded, new);
         let hash = stats.hash_with_identity(&file, new).unwrap();
         assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(b"package b\n")));
+    }
+
+    /// Counts the bytes a scan is given.
+    struct Counting(usize);
+
+    impl Scan for Counting {
+        fn update(&mut self, bytes: &[u8]) {
+            self.0 += bytes.len();
+        }
+        fn finish(&mut self) -> String {
+            format!("read {}", self.0)
+        }
+    }
+
+    #[test]
+    fn a_note_is_remembered_with_its_record() {
+        let (_dir, cache, root) = setup();
+        let file = root.join("a.go");
+        std::fs::write(&file, "package a\n").unwrap();
+        touch(&file, "2020-01-01 00:00:00");
+        let meta = std::fs::metadata(&file).unwrap();
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        let (hash, note) = stats
+            .content_hash_scanned(&file, &meta, &mut Counting(0))
+            .unwrap();
+        assert_eq!(note, "read 10");
+        // Hashed again without a scan in the same run: the note stays.
+        assert_eq!(stats.content_hash(&file, &meta).unwrap(), hash);
+        stats.save(&cache);
+        let mut stats = StatCache::open(&cache, "t");
+        stats.started_ns += 10 * 1_000_000_000;
+        let mut counting = Counting(0);
+        let again = stats
+            .content_hash_scanned(&file, &meta, &mut counting)
+            .unwrap();
+        assert_eq!(again, (hash, "read 10".to_string()));
+        assert_eq!(counting.0, 0, "an unchanged file is not read again");
     }
 
     #[test]

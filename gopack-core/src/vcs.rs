@@ -9,6 +9,10 @@
 //! module in `services/api` is released by tags `services/api/vX.Y.Z`; a
 //! repository-wide `vX.Y.Z` tag is the fallback.
 //!
+//! Every git run passes `--no-optional-locks`: gopack only reads, so it never
+//! takes `.git/index.lock` (a user's `git commit` at the same time keeps working,
+//! and a lock someone else holds never fails a pack).
+//!
 //! Cost: one git run per app without tags (status), one or two more when the
 //! repository has tags; the repository, HEAD, its tags and its `origin` URL
 //! are found by reading `.git` directly. History does not change under a
@@ -16,6 +20,7 @@
 //! HEAD's commit and the pathspecs, and asked again only after HEAD moves.
 
 use crate::cache::{Cache, KeyHasher};
+use crate::config::confine::read_text;
 use crate::process::Cmd;
 use crate::toolchain::which_utf8;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -100,7 +105,11 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
     };
     let specs = repo.pathspecs(inputs);
     let run = |args: &[&str]| -> Option<String> {
+        // `--no-optional-locks`: `git status` would otherwise refresh the index
+        // under `.git/index.lock`, and a user's own git command run meanwhile fails.
         let text = Cmd::new("git", &git)
+            .arg("--no-optional-locks")
+            .env("GIT_OPTIONAL_LOCKS", "0")
             .args(args)
             .dir(&repo.root)
             .read()
@@ -111,7 +120,7 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
     let memo_key = memo.and_then(|_| repo.log_memo_key(&specs));
     let remembered = memo
         .zip(memo_key.as_deref())
-        .and_then(|(cache, key)| std::fs::read_to_string(cache.get("vcs", key)?).ok())
+        .and_then(|(cache, key)| read_text(&cache.get("vcs", key)?).ok())
         .and_then(|text| parse_log(&text).map(|last| (last, text)));
     let last = match remembered {
         Some((last, _)) => last,
@@ -323,7 +332,7 @@ impl Repository {
                 });
             }
             if dot_git.is_file() {
-                let text = std::fs::read_to_string(&dot_git).ok()?;
+                let text = read_text(&dot_git).ok()?;
                 let target = text.trim().strip_prefix("gitdir:")?.trim();
                 return Some(Repository {
                     root: folder.to_path_buf(),
@@ -382,7 +391,7 @@ impl Repository {
                 }
             }
         }
-        if let Ok(text) = std::fs::read_to_string(common.join("packed-refs")) {
+        if let Ok(text) = read_text(&common.join("packed-refs")) {
             names.extend(
                 text.lines()
                     .filter_map(|line| line.split_once(" refs/tags/"))
@@ -397,7 +406,7 @@ impl Repository {
     /// The commit HEAD points at, read from `.git` (a detached HEAD, a loose
     /// branch ref or `packed-refs`); `None` when it cannot be read plainly.
     fn head_commit(&self) -> Option<String> {
-        let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok()?;
+        let head = read_text(&self.git_dir.join("HEAD")).ok()?;
         let head = head.trim();
         let is_oid = |t: &str| {
             (t.len() == 40 || t.len() == 64)
@@ -411,11 +420,11 @@ impl Repository {
             return None;
         }
         let common = self.common_dir();
-        if let Ok(text) = std::fs::read_to_string(common.join(name)) {
+        if let Ok(text) = read_text(&common.join(name)) {
             let oid = text.trim();
             return is_oid(oid).then(|| oid.to_string());
         }
-        let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+        let packed = read_text(&common.join("packed-refs")).ok()?;
         packed.lines().find_map(|line| {
             let (oid, refname) = line.split_once(' ')?;
             (refname == name && is_oid(oid)).then(|| oid.to_string())
@@ -433,12 +442,14 @@ impl Repository {
             .join("refs/replace")
             .read_dir_utf8()
             .is_ok_and(|mut entries| entries.next().is_some());
-        let packed_replace = std::fs::read_to_string(common.join("packed-refs"))
+        let packed_replace = read_text(&common.join("packed-refs"))
             .is_ok_and(|text| text.contains(" refs/replace/"));
         if replaced || packed_replace || common.join("info/grafts").exists() {
             return None;
         }
-        let shallow = std::fs::read(common.join("shallow")).unwrap_or_default();
+        let shallow = read_text(&common.join("shallow"))
+            .unwrap_or_default()
+            .into_bytes();
         let mut key = KeyHasher::new("vcs-log/v1");
         key.text("git-dir", self.git_dir.as_str())
             .text("head", &head)
@@ -451,7 +462,7 @@ impl Repository {
 
     /// The folder with refs and config (worktrees point at it with `commondir`).
     fn common_dir(&self) -> Utf8PathBuf {
-        match std::fs::read_to_string(self.git_dir.join("commondir")) {
+        match read_text(&self.git_dir.join("commondir")) {
             Ok(text) => crate::gomod::normalize(&self.git_dir.join(text.trim())),
             Err(_) => self.git_dir.clone(),
         }
@@ -459,7 +470,7 @@ impl Repository {
 
     /// The `url` of `[remote "origin"]` in the repository's config.
     pub fn origin(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.common_dir().join("config")).ok()?;
+        let text = read_text(&self.common_dir().join("config")).ok()?;
         let mut in_origin = false;
         for line in text.lines() {
             let line = line.trim();

@@ -2,11 +2,15 @@
 //! mode = "0444" }, { src = "static/", dst = "/srv/static/" }]`: extra files
 //! for the app layer, checked when the config is read.
 //!
-//! `src` is relative to the app's folder; a folder is copied with everything in
-//! it. Files are owned by root and readable by everyone, never writable by the
-//! app user; a `dst` that would shadow gopack's own files (accounts, CA bundle,
-//! zoneinfo, `/tmp`, the binary) or that contains `..` is refused.
+//! `src` is relative to the app's folder and read only beneath its root (the
+//! app's folder, or the workspace's `files-root`), see [`super::confine`]: an
+//! absolute `src`, one whose `..` climbs out, and one that reaches out through a
+//! symlink are refused. A folder is copied with everything in it. Files are
+//! owned by root and readable by everyone, never writable by the app user; a
+//! `dst` that would shadow gopack's own files (accounts, CA bundle, zoneinfo,
+//! `/tmp`, the binary) or that contains `..` is refused.
 
+use super::confine::{normalize_beneath, resolve, Kind, Refused, Resolved};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
@@ -36,10 +40,36 @@ const RESERVED: &[&str] = &[
 
 pub(crate) const DEFAULT_MODE: u32 = 0o644;
 
+/// Where `files` sources are read from: `root`, which they may not leave, and
+/// the app's folder as a path beneath it (`prefix`, empty when the root is the
+/// app's folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRoot {
+    /// The folder no source may leave.
+    pub root: Utf8PathBuf,
+    /// The app's folder, relative to `root`.
+    pub prefix: Utf8PathBuf,
+}
+
+/// The help line of a `src` that leaves its root.
+pub const SRC_HELP: &str = "write a file or folder inside the app's `path` (a relative path without `..` out of it and without symlinks that lead out); to share files between apps, set `files-root` in [workspace.metadata.gopack] to a folder of the workspace that holds them; to ship a file from elsewhere, copy it into the workspace first";
+
+impl SourceRoot {
+    /// Resolves `src` beneath the root; the real path and what it is.
+    pub fn resolve(&self, src: &Utf8Path) -> Result<Resolved, Refused> {
+        // Checked as text first: `..` counts from the app's folder, and may not leave the root.
+        normalize_beneath(&self.prefix.join(src))?;
+        if src.is_absolute() {
+            return Err(Refused::Escapes("is an absolute path".into()));
+        }
+        resolve(&self.root, &self.prefix.join(src), true)
+    }
+}
+
 /// Checks every entry; on failure the field (`files[1].dst`), why, and the fix.
 pub fn check(
     files: &[FileConfig],
-    app_dir: &Utf8Path,
+    sources: &SourceRoot,
     binary_path: &str,
 ) -> std::result::Result<(), (String, String, &'static str)> {
     for (index, file) in files.iter().enumerate() {
@@ -68,13 +98,32 @@ pub fn check(
                 )
             })?;
         }
-        let src = app_dir.join(&file.src);
-        if std::fs::symlink_metadata(&src).is_err() {
-            return Err((
-                field("src"),
-                format!("`{}` does not exist (looked for {src})", file.src),
-                "write a file or folder relative to the app's `path`",
-            ));
+        match sources.resolve(&file.src) {
+            Ok(Resolved {
+                kind: Kind::File | Kind::Dir,
+                ..
+            }) => {}
+            Ok(Resolved { path, kind }) => {
+                return Err((
+                    field("src"),
+                    format!("`{}` is {} ({path}), not a file or folder", file.src, kind.describe()),
+                    "point `src` at a regular file or a folder; FIFOs, sockets and devices are never read",
+                ))
+            }
+            Err(Refused::Missing) => {
+                return Err((
+                    field("src"),
+                    format!(
+                        "`{}` does not exist (looked for {})",
+                        file.src,
+                        sources.root.join(&sources.prefix).join(&file.src)
+                    ),
+                    "write a file or folder relative to the app's `path`",
+                ))
+            }
+            Err(refused) => {
+                return Err((field("src"), format!("`{}` {refused}", file.src), SRC_HELP))
+            }
         }
     }
     Ok(())
@@ -117,6 +166,13 @@ pub(crate) fn parse_mode(text: &str) -> std::result::Result<u32, String> {
 mod tests {
     use super::*;
 
+    fn root_of(dir: &Utf8Path) -> SourceRoot {
+        SourceRoot {
+            root: dir.to_path_buf(),
+            prefix: Utf8PathBuf::new(),
+        }
+    }
+
     #[test]
     fn refused_destinations_and_modes() {
         let dir = tempfile::tempdir().unwrap();
@@ -128,7 +184,7 @@ mod tests {
                 dst: dst.into(),
                 mode: mode.map(str::to_string),
             };
-            check(&[file], app_dir, "/go/bin/api")
+            check(&[file], &root_of(app_dir), "/go/bin/api")
                 .err()
                 .map(|(f, m, _)| format!("{f}: {m}"))
         };
@@ -167,7 +223,7 @@ mod tests {
             dst: "/srv/x".into(),
             mode: None,
         };
-        let (field, message, _) = check(&[missing], app_dir, "/go/bin/api").unwrap_err();
+        let (field, message, _) = check(&[missing], &root_of(app_dir), "/go/bin/api").unwrap_err();
         assert_eq!(field, "files[0].src");
         assert!(message.contains("does not exist"), "{message}");
     }

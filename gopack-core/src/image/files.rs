@@ -1,10 +1,12 @@
 //! The app's extra files (`files`, see [`crate::config::files`]) in the app
 //! layer's tree: owned by root, mode as configured, folders copied whole;
-//! links and devices refused; contents hashed into the layer key.
+//! sources read only beneath their root (see [`crate::config::confine`]);
+//! links, FIFOs, sockets and devices refused before anything is opened;
+//! contents hashed into the layer key.
 
 use super::rootfs::{Content, Tree};
 use crate::cache::KeyHasher;
-use crate::config::files::{parse_mode, shadows, DEFAULT_MODE};
+use crate::config::files::{parse_mode, shadows, DEFAULT_MODE, SRC_HELP};
 use crate::config::App;
 use crate::error::{Error, IoContext, Result};
 use camino::Utf8Path;
@@ -18,9 +20,22 @@ pub fn add_to_tree(app: &App, workspace_root: &Utf8Path, tree: &mut Tree) -> Res
             Some(text) => parse_mode(text).unwrap_or(DEFAULT_MODE),
             None => DEFAULT_MODE,
         };
-        let src = app.dir.join(&file.src);
-        let meta = std::fs::symlink_metadata(&src).at(&src, "read")?;
         let key = format!("files[{index}]");
+        // Beneath the app's folder (or `files-root`), no symlink out, nothing but files and folders.
+        let resolved = app
+            .sources
+            .resolve(&file.src)
+            .map_err(|refused| Error::Config {
+                manifest: workspace_root.join("Cargo.toml"),
+                key: format!(
+                    "workspace.metadata.gopack.apps (name = \"{}\").{key}.src",
+                    app.name()
+                ),
+                message: format!("`{}` {refused}", file.src),
+                help: SRC_HELP.into(),
+            })?;
+        let src = resolved.path;
+        let meta = std::fs::symlink_metadata(&src).at(&src, "read")?;
         let mut copied = Vec::new();
         if meta.is_dir() {
             collect(&src, &src, &mut copied)?;
@@ -123,8 +138,8 @@ fn add(
         }
         Kind::Other => {
             return Err(error(
-                format!("{src} is not a regular file or folder (a link or device)"),
-                "copy the file a link points to into the folder instead of the link",
+                format!("{src} is not a regular file or folder (a symbolic link, FIFO, socket or device)"),
+                "copy the file a link points to into the folder instead of the link; FIFOs, sockets and devices are never read",
             ))
         }
     }

@@ -4,7 +4,7 @@
 //! binary. Split in two: the base (shared by every app with the same
 //! settings) and the app (the binary).
 
-use crate::config::{App, Tzdata};
+use crate::config::{confine, host_file_help, App, Tzdata};
 use crate::error::{Error, IoContext, Result};
 pub use crate::oci::tree::{Content, Entry, Tree};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -46,19 +46,27 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
 
     if config.certs {
         let bundle = match &config.ca_bundle {
-            Some(path) => {
-                let path = workspace_root.join(path);
-                if !path.is_file() {
+            Some(path) => match confine::resolve(workspace_root, path, true) {
+                Ok(resolved) if resolved.kind == confine::Kind::File => resolved.path,
+                Ok(resolved) => {
                     return Err(app_error(
                         app,
                         workspace_root,
                         "ca-bundle",
-                        format!("{path} is not a file"),
+                        format!("`{path}` is {}, not a file", resolved.kind.describe()),
                         "point ca-bundle at a PEM file of CA certificates, or remove it to use the host's bundle",
-                    ));
+                    ))
                 }
-                path
-            }
+                Err(refused) => {
+                    return Err(app_error(
+                        app,
+                        workspace_root,
+                        "ca-bundle",
+                        format!("`{path}` {refused}"),
+                        &host_file_help("ca-bundle"),
+                    ))
+                }
+            },
             None => host_ca_bundle()?,
         };
         tree.file(CA_BUNDLE_PATH, 0o644, Content::Host(bundle));
@@ -70,8 +78,11 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
     }
     if let Some(zone) = &config.timezone {
         let source = zoneinfo_source(app, workspace_root)?;
-        let file = source.join(zone);
-        if !file.is_file() {
+        let file = confine::resolve(&source, zone.as_str().into(), true)
+            .ok()
+            .filter(|resolved| resolved.kind == confine::Kind::File)
+            .map(|resolved| resolved.path);
+        let Some(file) = file else {
             return Err(app_error(
                 app,
                 workspace_root,
@@ -79,7 +90,7 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
                 format!("no zone `{zone}` in {source}"),
                 "write an IANA zone name such as \"Europe/Berlin\" or \"UTC\"",
             ));
-        }
+        };
         // A copy, not a link: it works whether or not zoneinfo is in the image.
         tree.file("etc/localtime", 0o644, Content::Host(file));
         tree.file(
@@ -166,11 +177,33 @@ fn host_ca_bundle() -> Result<Utf8PathBuf> {
 }
 
 fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> {
+    // The host's folder is the default; a configured one is read only beneath the workspace.
     let source = match &app.config.zoneinfo {
-        Some(path) => workspace_root.join(path),
+        Some(path) => match confine::resolve(workspace_root, path, true) {
+            Ok(resolved) if resolved.kind == confine::Kind::Dir => resolved.path,
+            Ok(resolved) => {
+                return Err(app_error(
+                    app,
+                    workspace_root,
+                    "zoneinfo",
+                    format!("`{path}` is {}, not a folder", resolved.kind.describe()),
+                    "point zoneinfo at a zoneinfo folder, or remove it to use the host's",
+                ))
+            }
+            Err(refused) => {
+                return Err(app_error(
+                    app,
+                    workspace_root,
+                    "zoneinfo",
+                    format!("`{path}` {refused}"),
+                    &host_file_help("zoneinfo"),
+                ))
+            }
+        },
         None => Utf8PathBuf::from("/usr/share/zoneinfo"),
     };
-    if source.join("UTC").is_file() {
+    let utc = confine::resolve(&source, "UTC".into(), true);
+    if utc.is_ok_and(|resolved| resolved.kind == confine::Kind::File) {
         Ok(source)
     } else {
         Err(Error::Invalid {
