@@ -33,6 +33,7 @@ pub(crate) mod process;
 pub mod publish;
 pub mod remote_cache;
 pub mod report;
+pub mod sign;
 pub(crate) mod statcache;
 pub mod toolchain;
 pub(crate) mod vcs;

@@ -48,6 +48,10 @@ pub struct VerifyArgs {
     /// max-seconds); repeat for several. Overrides the app's `verify.limits`.
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
+    /// Check the image's cosign signatures and attestations with this PEM public key
+    /// (`sign.valid`; default: the app's `verify.key`).
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -67,7 +71,10 @@ impl VerifyArgs {
                         let app = workspace
                             .select(std::slice::from_ref(name), &Default::default())?
                             .remove(0);
-                        Expectations::for_app(&app)
+                        let mut expect = Expectations::for_app(&app);
+                        expect.sign_key =
+                            crate::sign::configured_key(&workspace.root, &app.config.verify)?;
+                        expect
                     }
                     _ => {
                         return Err(Error::Flag {
@@ -95,12 +102,22 @@ impl VerifyArgs {
                         });
                     }
                     let mut expect = Expectations::for_app(&app);
+                    expect.sign_key =
+                        crate::sign::configured_key(&workspace.root, &app.config.verify)?;
                     expect.run = self.run;
                     targets.push((ImageSource::Path(layout), expect));
                 }
             }
         }
+        let key = self
+            .key
+            .as_deref()
+            .map(crate::sign::PublicKey::from_file)
+            .transpose()?;
         for (_, expect) in &mut targets {
+            if key.is_some() {
+                expect.sign_key = key.clone();
+            }
             for assignment in &self.limits {
                 expect
                     .policy

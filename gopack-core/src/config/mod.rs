@@ -39,6 +39,10 @@ pub struct Config {
     /// only take entries from it (`read`).
     #[serde(default)]
     pub cache_registry_mode: CacheRegistryMode,
+    /// The PEM private key `pack` signs images with (docs/signing.md); relative
+    /// paths are from the workspace root. `--sign-key` overrides it.
+    #[serde(default)]
+    pub sign_key: Option<Utf8PathBuf>,
     /// The Go apps of the workspace.
     #[serde(default)]
     pub apps: Vec<AppConfig>,

@@ -53,6 +53,7 @@ pub struct OciEngine<'a> {
     builder: Builder<'a>,
     reporter: &'a dyn Reporter,
     remote: Option<&'a RemoteCache<'a>>,
+    signing: Option<&'a crate::sign::Signing<'a>>,
 }
 
 impl<'a> OciEngine<'a> {
@@ -63,7 +64,14 @@ impl<'a> OciEngine<'a> {
             builder: Builder::new(workspace, reporter)?,
             reporter,
             remote: None,
+            signing: None,
         })
+    }
+
+    /// Signs every image it packs (cosign's `.sig` and `.att`, see [`crate::sign`]).
+    pub fn with_signing(mut self, signing: Option<&'a crate::sign::Signing<'a>>) -> Self {
+        self.signing = signing;
+        self
     }
 
     /// Shares binaries and layers through `remote`, the cache registry.
@@ -118,13 +126,18 @@ impl<'a> OciEngine<'a> {
             &binaries,
             &platforms,
         )?;
-        let image = Image {
+        let mut image = Image {
             name: app.name().to_string(),
             tags,
             platforms,
             index,
             artifacts,
         };
+        if let Some(signing) = self.signing {
+            let reference = crate::sign::identity(signing.registry.as_deref(), app.name());
+            let signed = crate::sign::sign_image(self.cache(), signing.signer, &reference, &image)?;
+            image.artifacts.extend(signed);
+        }
         let out = self.workspace.out_dir().join(app.name());
         let layout = out.join("oci");
         let archive = out.join(format!("{}.tar", app.name()));
@@ -306,7 +319,16 @@ impl<'a> OciEngine<'a> {
     /// report is remembered by image digest and expectations, so a re-pack of an
     /// unchanged image does not read it again.
     pub fn verify(&self, app: &App, packed: &Packed) -> Result<Option<Report>> {
-        let expect = Expectations::for_app(app);
+        let mut expect = Expectations::for_app(app);
+        // What this run signed is checked before it ships: with the app's
+        // `verify.key` when it has one, else with the signer's own public key.
+        expect.sign_key = crate::sign::configured_key(&self.workspace.root, &app.config.verify)?
+            .or_else(|| {
+                self.signing.map(|s| crate::sign::PublicKey {
+                    key: s.signer.public_key(),
+                    source: s.signer.describe(),
+                })
+            });
         let mut key = KeyHasher::new("verified/v2");
         key.text("gopack", env!("CARGO_PKG_VERSION"))
             .text("image", packed.image.digest())

@@ -364,12 +364,17 @@ impl<'a> Pusher<'a> {
         Ok(references)
     }
 
-    /// Pushes an SBOM or provenance artifact by digest. A registry without the
+    /// Pushes an SBOM or provenance artifact by digest (a signature or an
+    /// attestation by its tag). A registry without the
     /// referrers API (no `OCI-Subject` in its answer) gets the fallback tag: an
     /// index of the subject's referrers, under `sha256-<hex>`.
     fn push_artifact(&self, artifact: &crate::image::artifact::Artifact) -> Result<()> {
         for blob in &artifact.blobs {
             self.push_blob(blob)?;
+        }
+        // cosign's signatures and attestations go under their own tag.
+        if let Some(tag) = &artifact.tag {
+            return self.push_manifest(&artifact.manifest, tag);
         }
         let manifest = &artifact.manifest;
         let path = self.cache.entry_path("blobs", manifest.key());
