@@ -81,23 +81,7 @@ pub fn check_digest(
         if layer.media_type != cosign::SIMPLESIGNING {
             continue;
         }
-        let outcome = (|| {
-            let payload = checked_blob(store, &layer.digest)?;
-            let signature = layer
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(cosign::SIGNATURE_ANNOTATION))
-                .ok_or("it has no signature annotation")?;
-            verify_b64(key, signature, &payload)?;
-            let claims = cosign::read_payload(&payload)?;
-            if claims.digest != digest {
-                return Err(format!(
-                    "it signs {}, not this image's {digest} (a signature copied from another image)",
-                    claims.digest
-                ));
-            }
-            Ok(claims.reference)
-        })();
+        let outcome = check_signature(key, store, layer, digest);
         match outcome {
             Ok(name) => {
                 reference = Some(name);
@@ -127,6 +111,31 @@ pub fn check_digest(
         reference,
         attestations,
     })
+}
+
+/// One simple-signing layer: signed by `key`, naming `digest`; returns the
+/// repository it names.
+fn check_signature(
+    key: &VerifyingKey,
+    store: &dyn Attachments,
+    layer: &crate::image::documents::Descriptor,
+    digest: &str,
+) -> Result<String, String> {
+    let payload = checked_blob(store, &layer.digest)?;
+    let signature = layer
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(cosign::SIGNATURE_ANNOTATION))
+        .ok_or("it has no signature annotation")?;
+    verify_b64(key, signature, &payload)?;
+    let claims = cosign::read_payload(&payload)?;
+    if claims.digest != digest {
+        return Err(format!(
+            "it signs {}, not this image's {digest} (a signature copied from another image)",
+            claims.digest
+        ));
+    }
+    Ok(claims.reference)
 }
 
 /// One DSSE layer: signed by `key`, about `digest`; returns its predicate type.

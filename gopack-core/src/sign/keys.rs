@@ -180,10 +180,14 @@ fn decrypt(json: &[u8], password: &[u8]) -> Result<Vec<u8>, KeyError> {
     let salt = b64("salt", &encrypted.kdf.salt)?;
     let nonce = b64("nonce", &encrypted.cipher.nonce)?;
     let ciphertext = b64("ciphertext", &encrypted.ciphertext)?;
-    let KdfParams { N, r, p } = encrypted.kdf.params;
-    if !N.is_power_of_two() || N < 2 || N.trailing_zeros() > u32::from(MAX_LOG_N) {
+    let (n, r, p) = (
+        encrypted.kdf.params.N,
+        encrypted.kdf.params.r,
+        encrypted.kdf.params.p,
+    );
+    if !n.is_power_of_two() || n < 2 || n.trailing_zeros() > u32::from(MAX_LOG_N) {
         return Err(refuse(
-            format!("its scrypt N = {N} is not a power of two up to 2^{MAX_LOG_N}"),
+            format!("its scrypt N = {n} is not a power of two up to 2^{MAX_LOG_N}"),
             help,
         ));
     }
@@ -199,7 +203,7 @@ fn decrypt(json: &[u8], password: &[u8]) -> Result<Vec<u8>, KeyError> {
             help,
         ));
     }
-    let params = scrypt::Params::new(N.trailing_zeros() as u8, r, p, 32)
+    let params = scrypt::Params::new(n.trailing_zeros() as u8, r, p, 32)
         .map_err(|e| refuse(format!("its scrypt parameters are refused: {e}"), help))?;
     let mut key = [0u8; 32];
     scrypt::scrypt(password, &salt, &params, &mut key)
