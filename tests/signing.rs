@@ -48,6 +48,19 @@ fn key_pair(dir: &Utf8Path, name: &str) -> (Utf8PathBuf, Utf8PathBuf) {
     (private, public)
 }
 
+/// Fails saying what to install when Python lacks `module`.
+fn require_python(module: &str, package: &str) {
+    let found = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    assert!(
+        found,
+        "python3 cannot import {module}: install it with `python3 -m pip install {package}` \
+         (.ci/setup does)"
+    );
+}
+
 fn pack_ok(ws: &TestWorkspace, args: &[&str]) -> Vec<(String, String)> {
     let out = ws.xtask([&["pack"], args].concat());
     assert!(out.status.success(), "{}", text(&out));
@@ -140,6 +153,7 @@ fn verify_key(
 #[test]
 fn pushed_signatures_are_where_cosign_and_skopeo_look_and_verify() {
     require_tool("skopeo", "skopeo");
+    require_python("cryptography", "cryptography");
     let registry = Registry::start();
     let ws = TestWorkspace::new(&format!(
         "registry = \"{}/gopack\"\n{}",
@@ -380,6 +394,8 @@ open(pub_file, "wb").write(key.public_key().public_bytes(serialization.Encoding.
 
 #[test]
 fn cosign_encrypted_keys_sign_with_cosign_password() {
+    require_python("nacl.secret", "pynacl");
+    require_python("cryptography", "cryptography");
     let ws = TestWorkspace::new(&app("hello", ""));
     ws.copy("examples/hello", "hello");
     let key = ws.root.join("cosign.key");
@@ -424,6 +440,8 @@ fn cosign_encrypted_keys_sign_with_cosign_password() {
 
 #[test]
 fn verify_key_and_python_check_signatures_and_signing_is_reproducible() {
+    require_python("securesystemslib.dsse", "securesystemslib");
+    require_python("cryptography", "cryptography");
     let ws = TestWorkspace::new(&format!(
         "{}{}",
         app("hello", ""),

@@ -239,7 +239,7 @@ mod tests {
             "https://spdx.dev/Document",
             b"{\"spdxVersion\":\"SPDX-2.3\"}",
         );
-        assert_eq!(statement_subjects(&wrapped).unwrap(), [digest.clone()]);
+        assert_eq!(statement_subjects(&wrapped).unwrap(), vec![digest.clone()]);
         let value: Value = serde_json::from_slice(&wrapped).unwrap();
         assert_eq!(value["predicate"]["spdxVersion"], "SPDX-2.3");
         assert_eq!(statement("hello", &digest, "x", &wrapped), wrapped);
