@@ -238,6 +238,27 @@ fn pushed_signatures_are_where_cosign_and_skopeo_look_and_verify() {
         }
     }
 
+    // verify --key reads the registry's .sig and .att tags itself.
+    let image = format!("registry://{repository}@{digest}");
+    let (ok, checks) = verify_key(&ws, Utf8Path::new(&image), &right_pub);
+    assert!(ok, "{checks:?}");
+    assert_eq!(checks.len(), 3, "the index and two platforms: {checks:?}");
+    assert!(
+        checks.iter().all(|(status, _)| status == "pass"),
+        "{checks:?}"
+    );
+    let (ok, checks) = verify_key(
+        &ws,
+        Utf8Path::new(&format!("registry://{repository}:1.2.3")),
+        &other_pub,
+    );
+    assert!(!ok);
+    assert!(
+        checks.iter().all(|(status, message)| status == "fail"
+            && message.contains("does not verify with the key")),
+        "{checks:?}"
+    );
+
     // containers/image's own check (`sigstoreSigned` in policy.json, the
     // `.sig` tags read through registries.d) where this skopeo has it: Debian
     // builds skopeo and containers/image without sigstore ("sigstore disabled").

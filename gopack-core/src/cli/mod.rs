@@ -38,6 +38,7 @@ mod pack;
 mod results;
 mod run;
 mod verify;
+mod verify_signed;
 
 pub use build::BuildArgs;
 pub use clean::CleanArgs;

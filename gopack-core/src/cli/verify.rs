@@ -31,7 +31,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "APP")]
     pub apps: Vec<String>,
     /// Verify this image instead: an OCI layout folder, an OCI or `docker save`
-    /// archive, or `docker:NAME[:TAG]` from the local engine.
+    /// archive, or `docker:NAME[:TAG]` from the local engine; with --key, also
+    /// `registry://HOST/REPO@DIGEST` (its signatures only).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
     /// Output format (`--json` prints one JSON report per line instead).
@@ -62,7 +63,24 @@ impl VerifyArgs {
     /// event per failing image on stderr.
     pub fn run(self, reporter: &dyn Reporter) -> Result<ExitCode> {
         let mut targets: Vec<(ImageSource, Expectations)> = Vec::new();
+        let key = self
+            .key
+            .as_deref()
+            .map(crate::sign::PublicKey::from_file)
+            .transpose()?;
+        let mut remote = None;
         match &self.image {
+            Some(reference) if reference.starts_with(super::verify_signed::PREFIX) => {
+                let key = key.as_ref().ok_or_else(|| Error::Flag {
+                    flag: "--image".into(),
+                    message: "a registry image is checked for its signatures only".into(),
+                    help: "pass --key PUB; for the other checks, verify the layout or archive"
+                        .into(),
+                })?;
+                remote = Some(super::verify_signed::report(
+                    reference, key, false, reporter,
+                )?);
+            }
             Some(reference) => {
                 let mut expect = match self.apps.as_slice() {
                     [] => Expectations::default(),
@@ -109,11 +127,6 @@ impl VerifyArgs {
                 }
             }
         }
-        let key = self
-            .key
-            .as_deref()
-            .map(crate::sign::PublicKey::from_file)
-            .transpose()?;
         for (_, expect) in &mut targets {
             if key.is_some() {
                 expect.sign_key = key.clone();
@@ -133,7 +146,7 @@ impl VerifyArgs {
                     })?;
             }
         }
-        let mut reports: Vec<Report> = Vec::new();
+        let mut reports: Vec<Report> = remote.into_iter().collect();
         for (source, expect) in &targets {
             reports.push(verify(source, expect)?);
         }
