@@ -127,13 +127,20 @@ pub(super) fn report(
     }
     let store = Remote(&client);
     let check = |digest: &str| match check_digest(&key.key, &store, digest) {
-        Ok(verified) => Check::pass(
-            CheckId::SignValid,
-            format!(
-                "{digest} signed for {} with {}",
-                verified.reference, key.source
-            ),
-        ),
+        Ok(verified) => {
+            let attested = if verified.attestations.is_empty() {
+                String::new()
+            } else {
+                format!(", attested: {}", verified.attestations.join(", "))
+            };
+            Check::pass(
+                CheckId::SignValid,
+                format!(
+                    "{digest} signed for {} with {}{attested}",
+                    verified.reference, key.source
+                ),
+            )
+        }
         Err(reason) => Check::fail(CheckId::SignValid, reason).remedy(format!(
             "sign the image with the private key of {}",
             key.source
