@@ -253,7 +253,8 @@ impl PackArgs {
 
 /// The signer of a run: `--sign-key`, else the config's `sign-key` (from the
 /// workspace root), else the PEM in `GOPACK_SIGN_KEY`; `COSIGN_PASSWORD` opens
-/// cosign's encrypted keys. `None`: the run does not sign.
+/// cosign's encrypted keys. `None`: the run does not sign (an empty
+/// `GOPACK_SIGN_KEY` too).
 fn signer(
     flag: Option<&camino::Utf8Path>,
     workspace: &crate::config::Workspace,
@@ -268,7 +269,8 @@ fn signer(
         let path = workspace.root.join(path);
         return crate::sign::KeySigner::from_file(&path, password).map(Some);
     }
-    let Some(pem) = &env.sign_key else {
+    // An empty value is no key, as a CI secret reads on a fork's pull request.
+    let Some(pem) = env.sign_key.as_ref().filter(|pem| !pem.0.is_empty()) else {
         return Ok(None);
     };
     let pem = pem.0.to_str().ok_or_else(|| Error::Invalid {
