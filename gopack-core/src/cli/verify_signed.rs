@@ -6,6 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::image::documents::{media_type, Index};
+// The registry client (`crate::registry` once it moves there).
+use crate::publish::credentials;
 use crate::publish::registry::{Access, Connection, Pusher, Target};
 use crate::report::Reporter;
 use crate::sign::{check_digest, Attachments, PublicKey};
@@ -80,7 +82,7 @@ pub(super) fn report(
     reporter: &dyn Reporter,
 ) -> Result<Report> {
     let (target, version) = parse(reference, insecure)?;
-    let credentials = crate::publish::credentials::lookup(&target.host)?;
+    let credentials = credentials::lookup(&target.host)?;
     let scratch = tempfile::Builder::new()
         .prefix("gopack-verify-")
         .tempdir()
