@@ -328,9 +328,7 @@ fn make_cgo_builder_image() -> String {
     let gcc = root.join("usr/bin/gcc");
     std::fs::write(
         &gcc,
-        format!(
-            "#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/{musl}/musl-gcc.specs\n"
-        ),
+        format!("#!/bin/sh\nexec /usr/bin/gcc-real \"$@\" -specs /usr/lib/{musl}/musl-gcc.specs\n"),
     )
     .unwrap();
     run_ok(Command::new("chmod").arg("0755").arg(gcc.as_str()));

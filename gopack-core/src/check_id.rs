@@ -87,6 +87,7 @@ check_ids! {
     RunSmoke = "run.smoke", Run, false;
     SbomPresent = "sbom.present", Attached, false;
     ProvenancePresent = "provenance.present", Attached, false;
+    SignValid = "sign.valid", Attached, false;
 }
 
 impl CheckId {

@@ -37,6 +37,7 @@ pub mod reference;
 pub mod registry;
 pub mod remote_cache;
 pub mod report;
+pub mod sign;
 pub(crate) mod statcache;
 pub mod toolchain;
 pub(crate) mod vcs;

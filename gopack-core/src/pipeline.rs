@@ -15,6 +15,7 @@ use crate::plan::{AppPlan, Plan};
 use crate::publish::{Destination, Outputs};
 use crate::remote_cache::RemoteCache;
 use crate::report::Reporter;
+use crate::sign::Signing;
 use crate::verify::{Expectations, ImageSource, Report};
 use camino::Utf8PathBuf;
 
@@ -23,6 +24,7 @@ pub struct Engines<'a> {
     oci: Option<OciEngine<'a>>,
     docker: Option<DockerEngine<'a>>,
     remote: Option<&'a RemoteCache<'a>>,
+    signing: Option<&'a Signing<'a>>,
 }
 
 impl<'a> Engines<'a> {
@@ -50,7 +52,15 @@ impl<'a> Engines<'a> {
             oci,
             docker,
             remote,
+            signing: None,
         })
+    }
+
+    /// Signs every image of the oci engine with `signing` before its layout
+    /// and archive are written (docs/signing.md).
+    pub fn with_signing(mut self, signing: Option<&'a Signing<'a>>) -> Self {
+        self.signing = signing;
+        self
     }
 }
 
@@ -126,7 +136,7 @@ pub fn run(
     match step.engine {
         EngineKind::Oci => {
             let engine = engines.oci.as_ref().expect("the plan's engines were made");
-            run_oci(engine, engines.remote, workspace, app, step, reporter)
+            run_oci(engine, engines, workspace, app, step, reporter)
         }
         EngineKind::Docker => {
             let engine = engines
@@ -140,18 +150,33 @@ pub fn run(
 
 fn run_oci(
     engine: &OciEngine,
-    remote: Option<&RemoteCache>,
+    engines: &Engines,
     workspace: &Workspace,
     app: &App,
     step: &AppPlan,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    let packed = engine.pack_with(app, step.metadata.clone())?;
+    let mut packed = engine.pack_with(app, step.metadata.clone())?;
     let cache = engine.cache();
+    if let Some(signing) = engines.signing {
+        let reference = crate::sign::identity(signing.registry.as_deref(), app.name());
+        let signed = crate::sign::sign_image(cache, signing.signer, &reference, &packed.image)?;
+        packed.image.artifacts.extend(signed);
+    }
     let outputs = Outputs::of(workspace, app);
     outputs.write(cache, &packed, reporter)?;
     let verified = if step.verify {
-        if let Some(report) = verify_layout(cache, app, &packed, &outputs.layout)? {
+        let mut expect = Expectations::for_app(app);
+        // What this run signed is checked before it ships: with the app's
+        // `verify.key` when it has one, else with the signer's own public key.
+        expect.sign_key = crate::sign::configured_key(&workspace.root, &app.config.verify)?
+            .or_else(|| {
+                engines.signing.map(|s| crate::sign::PublicKey {
+                    key: s.signer.public_key(),
+                    source: s.signer.describe(),
+                })
+            });
+        if let Some(report) = verify_layout(cache, &expect, &packed, &outputs.layout)? {
             return Ok(Outcome::ChecksFailed {
                 image: outputs.layout.to_string(),
                 report: Box::new(report),
@@ -171,7 +196,7 @@ fn run_oci(
         }
     }
     // Only what went into a verified, published image is shared.
-    if let Some(remote) = remote {
+    if let Some(remote) = engines.remote {
         remote.push_pending();
     }
     let image = &packed.image;
@@ -239,11 +264,10 @@ fn run_docker(engine: &DockerEngine, app: &App, step: &AppPlan) -> Result<Outcom
 /// not read it again.
 fn verify_layout(
     cache: &Cache,
-    app: &App,
+    expect: &Expectations,
     packed: &Packed,
     layout: &Utf8PathBuf,
 ) -> Result<Option<Report>> {
-    let expect = Expectations::for_app(app);
     let mut key = KeyHasher::new("verified/v2");
     key.text("gopack", env!("CARGO_PKG_VERSION"))
         .text("image", packed.image.digest())
@@ -259,7 +283,7 @@ fn verify_layout(
     if cache.get("verified", &key).is_some() {
         return Ok(None);
     }
-    let report = crate::verify::verify(&ImageSource::Path(layout.clone()), &expect)?;
+    let report = crate::verify::verify(&ImageSource::Path(layout.clone()), expect)?;
     if report.passed() {
         cache.put("verified", &key, b"passed\n")?;
         return Ok(None);

@@ -38,6 +38,7 @@ mod pack;
 mod results;
 mod run;
 mod verify;
+mod verify_signed;
 
 pub use build::BuildArgs;
 pub use clean::CleanArgs;
@@ -264,6 +265,8 @@ impl Common {
             go: self.go.clone(),
             cache_dir: self.cache_dir.clone(),
             source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+            sign_key: crate::config::settings::Secret::from_env("GOPACK_SIGN_KEY"),
+            cosign_password: crate::config::settings::Secret::from_env("COSIGN_PASSWORD"),
         }
     }
 

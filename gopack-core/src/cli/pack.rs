@@ -44,6 +44,12 @@ pub struct PackArgs {
     /// Seconds to wait for the registry to accept a connection, and for each read and write.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_timeout)]
     pub registry_timeout: f64,
+    /// Sign the image with this PEM private key (PKCS#8, SEC1, or cosign's encrypted
+    /// key with COSIGN_PASSWORD): cosign signatures and attestations in the layout,
+    /// the archive and on push (default: the config's `sign-key`, else the PEM in
+    /// GOPACK_SIGN_KEY; see docs/signing.md).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<camino::Utf8PathBuf>,
     /// Skip `verify` of the packed image.
     #[arg(long)]
     pub no_verify: bool,
@@ -107,6 +113,25 @@ impl PackArgs {
             }
             return Ok(ExitCode::SUCCESS);
         }
+        let signer = signer(self.sign_key.as_deref(), &workspace)?;
+        let signing = signer.as_ref().map(|signer| crate::sign::Signing {
+            signer,
+            registry: self
+                .registry
+                .clone()
+                .or_else(|| workspace.config.registry.clone()),
+        });
+        if signing.is_some() {
+            if let Some(step) = plan.apps.iter().find(|a| a.engine == EngineKind::Docker) {
+                return Err(Error::Invalid {
+                    path: step.app.clone(),
+                    message: "the docker engine's images are not signed".into(),
+                    help: "pack it with --engine oci to sign it, or sign it with cosign after \
+                           the push"
+                        .into(),
+                });
+            }
+        }
         let remote =
             self.cache_registry
                 .open(&workspace, options.registry_connection.clone(), console)?;
@@ -115,7 +140,8 @@ impl PackArgs {
             builder: self.docker.builder.clone(),
         };
         let engines =
-            Engines::for_plan(&workspace, &plan, docker_options, remote.as_ref(), console)?;
+            Engines::for_plan(&workspace, &plan, docker_options, remote.as_ref(), console)?
+                .with_signing(signing.as_ref());
         for (app, step) in apps.iter().zip(&plan.apps) {
             // Held while this app's outputs are written, verified and published.
             let _lock = crate::output_lock::OutputLock::acquire(
@@ -141,6 +167,36 @@ impl PackArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The signer of a run: `--sign-key`, else the config's `sign-key` (from the
+/// workspace root), else the PEM in `GOPACK_SIGN_KEY`; `COSIGN_PASSWORD` opens
+/// cosign's encrypted keys. `None`: the run does not sign (an empty
+/// `GOPACK_SIGN_KEY` too).
+fn signer(
+    flag: Option<&camino::Utf8Path>,
+    workspace: &crate::config::Workspace,
+) -> Result<Option<crate::sign::KeySigner>> {
+    use std::os::unix::ffi::OsStrExt;
+    let env = &workspace.environment;
+    let password = env.cosign_password.as_ref().map(|p| p.0.as_bytes());
+    if let Some(path) = flag {
+        return crate::sign::KeySigner::from_file(path, password).map(Some);
+    }
+    if let Some(path) = &workspace.config.sign_key {
+        let path = workspace.root.join(path);
+        return crate::sign::KeySigner::from_file(&path, password).map(Some);
+    }
+    // An empty value is no key, as a CI secret reads on a fork's pull request.
+    let Some(pem) = env.sign_key.as_ref().filter(|pem| !pem.0.is_empty()) else {
+        return Ok(None);
+    };
+    let pem = pem.0.to_str().ok_or_else(|| Error::Invalid {
+        path: crate::sign::KEY_ENV.into(),
+        message: "the value is not UTF-8".into(),
+        help: "put the key's PEM text in GOPACK_SIGN_KEY, or unset it".into(),
+    })?;
+    crate::sign::KeySigner::from_env(crate::sign::KEY_ENV, pem, password).map(Some)
 }
 
 /// A failed verify stops the run before the image is loaded or pushed.

@@ -31,7 +31,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "APP")]
     pub apps: Vec<String>,
     /// Verify this image instead: an OCI layout folder, an OCI or `docker save`
-    /// archive, or `docker:NAME[:TAG]` from the local engine.
+    /// archive, or `docker:NAME[:TAG]` from the local engine; with --key, also
+    /// `registry://HOST/REPO@DIGEST` (its signatures only).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
     /// Output format (`--json` prints one JSON report per line instead).
@@ -48,6 +49,10 @@ pub struct VerifyArgs {
     /// max-seconds); repeat for several. Overrides the app's `verify.limits`.
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
+    /// Check the image's cosign signatures and attestations with this PEM public key
+    /// (`sign.valid`; default: the app's `verify.key`).
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -58,7 +63,24 @@ impl VerifyArgs {
     /// event per failing image on stderr.
     pub fn run(self, reporter: &dyn Reporter) -> Result<ExitCode> {
         let mut targets: Vec<(ImageSource, Expectations)> = Vec::new();
+        let key = self
+            .key
+            .as_deref()
+            .map(crate::sign::PublicKey::from_file)
+            .transpose()?;
+        let mut remote = None;
         match &self.image {
+            Some(reference) if reference.starts_with(super::verify_signed::PREFIX) => {
+                let key = key.as_ref().ok_or_else(|| Error::Flag {
+                    flag: "--image".into(),
+                    message: "a registry image is checked for its signatures only".into(),
+                    help: "pass --key PUB; for the other checks, verify the layout or archive"
+                        .into(),
+                })?;
+                remote = Some(super::verify_signed::report(
+                    reference, key, false, reporter,
+                )?);
+            }
             Some(reference) => {
                 let mut expect = match self.apps.as_slice() {
                     [] => Expectations::default(),
@@ -67,7 +89,10 @@ impl VerifyArgs {
                         let app = workspace
                             .select(std::slice::from_ref(name), &Default::default())?
                             .remove(0);
-                        Expectations::for_app(&app)
+                        let mut expect = Expectations::for_app(&app);
+                        expect.sign_key =
+                            crate::sign::configured_key(&workspace.root, &app.config.verify)?;
+                        expect
                     }
                     _ => {
                         return Err(Error::Flag {
@@ -95,12 +120,17 @@ impl VerifyArgs {
                         });
                     }
                     let mut expect = Expectations::for_app(&app);
+                    expect.sign_key =
+                        crate::sign::configured_key(&workspace.root, &app.config.verify)?;
                     expect.run = self.run;
                     targets.push((ImageSource::Path(layout), expect));
                 }
             }
         }
         for (_, expect) in &mut targets {
+            if key.is_some() {
+                expect.sign_key = key.clone();
+            }
             for assignment in &self.limits {
                 expect
                     .policy
@@ -116,7 +146,7 @@ impl VerifyArgs {
                     })?;
             }
         }
-        let mut reports: Vec<Report> = Vec::new();
+        let mut reports: Vec<Report> = remote.into_iter().collect();
         for (source, expect) in &targets {
             reports.push(verify(source, expect)?);
         }

@@ -33,6 +33,10 @@ pub struct Policy {
     /// How much verify reads at most (file size, unpacked bytes, entries, time).
     #[serde(default, skip_serializing_if = "is_default_limits")]
     pub limits: Limits,
+    /// The PEM public key every signature and attestation must verify with
+    /// (`sign.valid`); relative paths are from the workspace root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<camino::Utf8PathBuf>,
 }
 
 fn is_default_limits(limits: &Limits) -> bool {

@@ -30,6 +30,10 @@ pub struct Config {
     /// every app's `files` sources are read; default: each app's own folder.
     #[serde(default)]
     pub files_root: Option<Utf8PathBuf>,
+    /// The PEM private key `pack` signs images with (docs/signing.md); relative
+    /// paths are from the workspace root. `--sign-key` overrides it.
+    #[serde(default)]
+    pub sign_key: Option<Utf8PathBuf>,
     /// The Go apps of the workspace.
     #[serde(default)]
     pub apps: Vec<AppConfig>,

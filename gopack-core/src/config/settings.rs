@@ -37,15 +37,40 @@ pub struct Environment {
     pub cache_dir: Option<OsString>,
     /// `SOURCE_DATE_EPOCH`: the one timestamp of the image.
     pub source_date_epoch: Option<OsString>,
+    /// `GOPACK_SIGN_KEY`: a signing key's PEM (a CI secret), used when no
+    /// `--sign-key` or `sign-key` names a file.
+    pub sign_key: Option<Secret>,
+    /// `COSIGN_PASSWORD`: opens cosign's encrypted keys.
+    pub cosign_password: Option<Secret>,
+}
+
+/// A value that must not show in logs or `Debug` output (a key, a password).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub OsString);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// The secret from the environment variable `name`, if set.
+    pub fn from_env(name: &str) -> Option<Secret> {
+        std::env::var_os(name).map(Secret)
+    }
 }
 
 impl Environment {
-    /// Reads `GOPACK_GO`, `GOPACK_CACHE_DIR` and `SOURCE_DATE_EPOCH` from this process.
+    /// Reads `GOPACK_GO`, `GOPACK_CACHE_DIR`, `SOURCE_DATE_EPOCH`, `GOPACK_SIGN_KEY`
+    /// and `COSIGN_PASSWORD` from this process.
     pub fn from_process() -> Environment {
         Environment {
             go: std::env::var_os("GOPACK_GO"),
             cache_dir: std::env::var_os("GOPACK_CACHE_DIR"),
             source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+            sign_key: Secret::from_env("GOPACK_SIGN_KEY"),
+            cosign_password: Secret::from_env("COSIGN_PASSWORD"),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Artifact {
     pub subject: String,
     /// Annotations of the manifest (also on its descriptor).
     pub annotations: BTreeMap<String, String>,
+    /// The tag it goes under instead of the subject's referrers: cosign's
+    /// `sha256-<hex>.sig` and `.att` (see `crate::sign`); `None` for referrers.
+    pub tag: Option<String>,
 }
 
 impl Artifact {
@@ -85,6 +88,7 @@ pub fn attach(
         blobs: vec![config, layer],
         subject: image.manifest.digest.clone(),
         annotations,
+        tag: None,
     })
 }
 

@@ -28,9 +28,23 @@ pub(crate) fn index_json(image: &Image) -> Vec<u8> {
             platform: platform.clone(),
             ..top.descriptor()
         })
-        .chain(image.artifacts.iter().map(|a| a.descriptor()))
+        .chain(image.artifacts.iter().map(artifact_descriptor))
         .collect();
     canonical_json(&Index::new(manifests))
+}
+
+/// An artifact's entry in `index.json`: signatures and attestations (cosign's
+/// `sha256-<hex>.sig` / `.att`) carry their tag as `ref.name`, so tools find
+/// them there as they would in a registry.
+fn artifact_descriptor(artifact: &crate::image::artifact::Artifact) -> Descriptor {
+    let mut descriptor = artifact.descriptor();
+    if let Some(tag) = &artifact.tag {
+        descriptor
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(REF_NAME.to_string(), tag.clone());
+    }
+    descriptor
 }
 
 /// Writes the OCI image layout folder at `dir`, replacing what was there.

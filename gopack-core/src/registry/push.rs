@@ -55,6 +55,10 @@ impl Pusher<'_> {
         for blob in &artifact.blobs {
             self.push_blob(blob)?;
         }
+        // cosign's signatures and attestations go under their own tag.
+        if let Some(tag) = &artifact.tag {
+            return self.push_manifest(&artifact.manifest, tag);
+        }
         let manifest = &artifact.manifest;
         let path = self.cache.entry_path("blobs", manifest.key());
         let bytes = std::fs::read(&path).at(&path, "read")?;

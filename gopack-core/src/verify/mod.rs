@@ -66,6 +66,9 @@ pub struct Expectations {
     pub run: bool,
     /// The app's cgo setting; `None` for a foreign image.
     pub cgo: Option<crate::config::Cgo>,
+    /// The public key every signature and attestation must verify with
+    /// (`verify --key`, the policy's `key`); `None`: `sign.valid` is not run.
+    pub sign_key: Option<crate::sign::PublicKey>,
 }
 
 impl Expectations {
@@ -84,6 +87,7 @@ impl Expectations {
             policy: config.verify.clone(),
             run: false,
             cgo: Some(config.cgo),
+            sign_key: None,
         }
     }
 }
@@ -99,6 +103,9 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
     for image in &images {
         let mut checks = checks::check_image(&opened, image, expect);
         checks.extend(attached::checks(&opened, image, expect));
+        if let Some(key) = &expect.sign_key {
+            checks.push(checks::sign::check_platform(&opened, image, key));
+        }
         if expect.run {
             let policy = expect.policy.run.clone().unwrap_or_default();
             checks.push(run::smoke_run(source, &opened, image, &policy));
@@ -114,10 +121,15 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
         });
     }
     let found: Vec<String> = images.iter().map(|i| i.platform()).collect();
-    let image_checks = vec![allow(
+    let mut image_checks = vec![allow(
         platforms_check(source, &found, expect),
         &expect.policy,
     )];
+    if let Some(key) = &expect.sign_key {
+        for check in checks::sign::check_indexes(&opened, key) {
+            image_checks.push(allow(check, &expect.policy));
+        }
+    }
     let mut report = Report {
         source: source.to_string(),
         format: match source {

@@ -8,6 +8,7 @@ mod blobs;
 mod certs;
 mod config;
 mod fs;
+pub(crate) mod sign;
 mod tz;
 mod user;
 
