@@ -6,9 +6,9 @@
 //! and the modules a go.work uses (see [`crate::gomod`]). Every other file
 //! counts, so `//go:embed` assets and vendor/ do too.
 
+use crate::cache::stat::StatCache;
 use crate::cache::KeyHasher;
 use crate::error::{IoContext, Result};
-use crate::statcache::StatCache;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::fs::PermissionsExt;
 

@@ -33,7 +33,6 @@ pub(crate) mod process;
 pub mod publish;
 pub mod remote_cache;
 pub mod report;
-pub(crate) mod statcache;
 pub mod toolchain;
 pub(crate) mod vcs;
 pub mod verify;

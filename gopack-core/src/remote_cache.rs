@@ -230,7 +230,7 @@ impl<'a> RemoteCache<'a> {
         self.reporter.report(Event::CacheRemoteHit {
             app: app.into(),
             kind: kind.into(),
-            key: crate::build::short(key),
+            key: crate::cache::short(key),
             size,
             millis: start.elapsed().as_millis() as u64,
         });
@@ -242,7 +242,7 @@ impl<'a> RemoteCache<'a> {
         self.reporter.report(Event::CacheRemoteMiss {
             app: app.into(),
             kind: kind.into(),
-            key: crate::build::short(key),
+            key: crate::cache::short(key),
         });
     }
 
@@ -252,7 +252,7 @@ impl<'a> RemoteCache<'a> {
         self.reporter.report(Event::CacheRemotePush {
             app: app.into(),
             kind: kind.into(),
-            key: crate::build::short(key),
+            key: crate::cache::short(key),
             size,
             millis: start.elapsed().as_millis() as u64,
         });
@@ -343,7 +343,7 @@ impl<'a> RemoteCache<'a> {
                 false
             }
             Err(Failure::Down(e)) => {
-                self.fail(&format!("fetching {kind} {}", crate::build::short(key)), &e);
+                self.fail(&format!("fetching {kind} {}", crate::cache::short(key)), &e);
                 false
             }
             Err(Failure::Bad(why)) => {
@@ -435,7 +435,7 @@ impl<'a> RemoteCache<'a> {
     fn blob_to_temp(
         &self,
         client: &Pusher<'a>,
-        kind: &str,
+        kind: crate::cache::Kind,
         blob: &Descriptor,
     ) -> std::result::Result<tempfile::NamedTempFile, Failure> {
         let temp = self.cache.temp_file(kind)?;
@@ -473,16 +473,18 @@ impl<'a> RemoteCache<'a> {
             return Ok(None);
         };
         let text = self.small_blob(client, &record)?;
-        let expected = format!("{} {}\n", binary.digest, binary.size);
+        let expected = integrity::binary_record(&binary.digest, binary.size);
         if text != expected.as_bytes() {
             return Err(Failure::Bad(
                 "has a bin-sums record that does not describe its binary".into(),
             ));
         }
-        let temp = self.blob_to_temp(client, "bin", &binary)?;
+        let temp = self.blob_to_temp(client, crate::cache::Kind::Bin, &binary)?;
         // The record first, as a local build writes it: a binary always has one.
-        self.cache.put("bin-sums", key, expected.as_bytes())?;
-        self.cache.commit("bin", key, temp.into_temp_path())?;
+        self.cache
+            .put_sealed(crate::cache::Kind::BinSums, key, expected.as_bytes())?;
+        self.cache
+            .commit(crate::cache::Kind::Bin, key, temp.into_temp_path())?;
         Ok(Some(record.size + binary.size))
     }
 
@@ -511,7 +513,7 @@ impl<'a> RemoteCache<'a> {
                 "has a layer record that does not describe its blob".into(),
             ));
         }
-        let temp = self.blob_to_temp(client, "blobs", &blob)?;
+        let temp = self.blob_to_temp(client, crate::cache::Kind::Blobs, &blob)?;
         let diff_id = tar_digest(temp.path())
             .map_err(|e| Failure::Bad(format!("has a layer that does not decompress: {e}")))?;
         if diff_id != info.diff_id {
@@ -520,10 +522,14 @@ impl<'a> RemoteCache<'a> {
                 info.diff_id
             )));
         }
-        self.cache
-            .commit("blobs", digest::hex_of(&blob.digest), temp.into_temp_path())?;
+        self.cache.commit(
+            crate::cache::Kind::Blobs,
+            digest::hex_of(&blob.digest),
+            temp.into_temp_path(),
+        )?;
         let record = serde_json::to_vec(&info).expect("layer info serializes");
-        self.cache.put("layers", key, &record)?;
+        self.cache
+            .put_sealed(crate::cache::Kind::Layers, key, &record)?;
         Ok(Some((record.len() as u64 + blob.size, info)))
     }
 
@@ -589,7 +595,7 @@ impl<'a> RemoteCache<'a> {
             match result {
                 Ok(Some(size)) => self.pushed(app, kind, key, size, start),
                 Ok(None) => {}
-                Err(e) => self.fail(&format!("pushing {kind} {}", crate::build::short(key)), &e),
+                Err(e) => self.fail(&format!("pushing {kind} {}", crate::cache::short(key)), &e),
             }
         }
     }
@@ -601,18 +607,22 @@ impl<'a> RemoteCache<'a> {
         platform: &str,
         key: &str,
     ) -> Result<Option<u64>> {
-        let Some(binary) = self.cache.get("bin", key) else {
+        let Some(binary) = self.cache.get(crate::cache::Kind::Bin, key) else {
             return Ok(None);
         };
         // Only what the local cache would trust goes out.
         if !integrity::binary_ok(&self.cache, key, &binary, self.reporter) {
             return Ok(None);
         }
-        let record = self.cache.entry_path("bin-sums", key);
-        let (record_digest, record_size) = integrity::file_digest(&record).at(&record, "read")?;
         let (binary_digest, binary_size) = integrity::file_digest(&binary).at(&binary, "read")?;
+        // The registry's entry carries the record's text, not the local seal.
+        let text = integrity::binary_record(&binary_digest, binary_size);
+        let record = store_blob(&self.cache, text.as_bytes(), BIN_SUMS_MEDIA)?;
+        let record_path = self
+            .cache
+            .entry_path(crate::cache::Kind::Blobs, record.key());
         let layers = [
-            (BIN_SUMS_MEDIA, record_digest, record_size, record),
+            (BIN_SUMS_MEDIA, record.digest, record.size, record_path),
             (BINARY_MEDIA, binary_digest, binary_size, binary),
         ];
         self.push_entry(
@@ -634,7 +644,9 @@ impl<'a> RemoteCache<'a> {
         key: &str,
         info: &LayerInfo,
     ) -> Result<Option<u64>> {
-        let blob_path = self.cache.entry_path("blobs", digest::hex_of(&info.digest));
+        let blob_path = self
+            .cache
+            .entry_path(crate::cache::Kind::Blobs, digest::hex_of(&info.digest));
         if integrity::mismatch(&blob_path, &info.digest, info.size).is_some() {
             return Ok(None);
         }
@@ -643,7 +655,9 @@ impl<'a> RemoteCache<'a> {
             &serde_json::to_vec(&info).expect("layer info serializes"),
             LAYER_RECORD_MEDIA,
         )?;
-        let record_path = self.cache.entry_path("blobs", record.key());
+        let record_path = self
+            .cache
+            .entry_path(crate::cache::Kind::Blobs, record.key());
         let layers = [
             (LAYER_RECORD_MEDIA, record.digest, record.size, record_path),
             (
@@ -677,7 +691,9 @@ impl<'a> RemoteCache<'a> {
         let config = store_blob(&self.cache, EMPTY, crate::image::artifact::EMPTY_MEDIA_TYPE)?;
         client.push_file(
             &config.digest,
-            &self.cache.entry_path("blobs", config.key()),
+            &self
+                .cache
+                .entry_path(crate::cache::Kind::Blobs, config.key()),
             true,
         )?;
         let damaged = self
@@ -716,6 +732,16 @@ impl<'a> RemoteCache<'a> {
 }
 
 /// `bin` for binaries and `layer` for layers: the tag's prefix.
+impl crate::cache::RemoteStore for RemoteCache<'_> {
+    fn fetch_binary(&self, app: &str, key: &str) -> bool {
+        RemoteCache::fetch_binary(self, app, key)
+    }
+
+    fn built_binary(&self, app: &str, platform: &str, key: &str) {
+        RemoteCache::built_binary(self, app, platform, key)
+    }
+}
+
 fn entry_kind(kind: &str) -> &'static str {
     if kind == "binary" {
         "bin"
@@ -929,7 +955,10 @@ mod tests {
                 "{expected}: {events:?}"
             );
             assert!(!remote.is_down());
-            assert!(cache.get("bin", &key).is_none() && cache.get("bin-sums", &key).is_none());
+            assert!(
+                cache.get(crate::cache::Kind::Bin, &key).is_none()
+                    && cache.get(crate::cache::Kind::BinSums, &key).is_none()
+            );
         }
     }
 

@@ -4,10 +4,10 @@
 //! binary. Split in two: the base (shared by every app with the same
 //! settings) and the app (the binary).
 
+use crate::cache::stat::StatCache;
 use crate::cache::KeyHasher;
 use crate::config::{App, Tzdata};
 use crate::error::{Error, IoContext, Result};
-use crate::statcache::StatCache;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
 

@@ -128,6 +128,7 @@ fn run_helper(
     let captured = Cmd::new(&tool, program)
         .arg("get")
         .stdin(host.as_bytes().to_vec())
+        .query()
         .output()
         .map_err(|_| Error::ToolMissing {
             tool: tool.clone(),
