@@ -399,3 +399,48 @@ fn die_with_parent(cmd: &mut std::process::Command, own_group: bool) -> std::io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_over_its_time_is_stopped_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let started = Instant::now();
+        let err = Cmd::new("slow", "/bin/sh")
+            .args([
+                "-c",
+                &format!("sleep 300 & echo $! > {}; wait", pid_file.display()),
+            ])
+            .timeout(Duration::from_millis(500))
+            .read()
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+        assert!(
+            err.contains("`slow` did not finish within 0.5 s")
+                && err.contains("GOPACK_TOOL_TIMEOUT"),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.map_or(true, |s| s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')),
+            "the grandchild outlived the limit"
+        );
+        // Within its limit, a command answers as before.
+        let out = Cmd::new("echo", "/bin/echo")
+            .arg("hi")
+            .query()
+            .read()
+            .unwrap();
+        assert_eq!(out, "hi\n");
+    }
+}

@@ -571,30 +571,126 @@ mod tests {
     fn entries_appear_only_when_committed() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(Utf8PathBuf::from_path_buf(dir.path().into()).unwrap()).unwrap();
-        let temp = cache.temp_path(crate::cache::Kind::Bin).unwrap();
+        let temp = cache.temp_path(Kind::Bin).unwrap();
         std::fs::write(&temp, b"half").unwrap();
-        assert!(cache.get(crate::cache::Kind::Bin, "k").is_none());
+        assert!(cache.get(Kind::Bin, "k").is_none());
         drop(temp);
-        assert!(cache.get(crate::cache::Kind::Bin, "k").is_none());
-        cache.put(crate::cache::Kind::Bin, "k", b"whole").unwrap();
+        assert!(cache.get(Kind::Bin, "k").is_none());
+        cache.put(Kind::Bin, "k", b"whole").unwrap();
         assert_eq!(
-            std::fs::read(cache.get(crate::cache::Kind::Bin, "k").unwrap()).unwrap(),
+            std::fs::read(cache.get(Kind::Bin, "k").unwrap()).unwrap(),
             b"whole"
         );
         // A leftover temp file is never an entry.
-        let leftover = cache
-            .temp_path(crate::cache::Kind::Bin)
-            .unwrap()
-            .keep()
-            .unwrap();
+        let leftover = cache.temp_path(Kind::Bin).unwrap().keep().unwrap();
         assert!(leftover
             .file_name()
             .unwrap()
             .to_string_lossy()
             .starts_with(TEMP_PREFIX));
+        assert_eq!(cache.get(Kind::Bin, "k").map(|_| ()), Some(()));
+    }
+
+    fn open() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Utf8PathBuf::from_path_buf(dir.path().into()).unwrap()).unwrap();
+        (dir, cache)
+    }
+
+    #[test]
+    fn sealed_entries_prove_their_content_and_their_key() {
+        let (_dir, cache) = open();
+        assert_eq!(cache.get_sealed(Kind::Layers, "a"), Sealed::Missing);
+        let path = cache.put_sealed(Kind::Layers, "a", b"{\"x\":1}").unwrap();
         assert_eq!(
-            cache.get(crate::cache::Kind::Bin, "k").map(|_| ()),
-            Some(())
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Intact(b"{\"x\":1}".to_vec())
         );
+        // Another key's entry copied here, or another kind's, is not this one.
+        cache.put_sealed(Kind::Layers, "b", b"{\"x\":2}").unwrap();
+        std::fs::copy(cache.entry_path(Kind::Layers, "b"), &path).unwrap();
+        assert!(matches!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Damaged(_)
+        ));
+        cache.put_sealed(Kind::Sbom, "a", b"{\"x\":1}").unwrap();
+        std::fs::copy(cache.entry_path(Kind::Sbom, "a"), &path).unwrap();
+        assert!(matches!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Damaged(_)
+        ));
+        // A flipped byte, an unsealed entry, a folder, a symlink, a FIFO.
+        cache.put_sealed(Kind::Layers, "a", b"{\"x\":1}").unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert!(matches!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Damaged(_)
+        ));
+        std::fs::write(&path, b"{\"x\":1}").unwrap();
+        assert_eq!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Damaged("has no seal".into())
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(
+            matches!(cache.get_sealed(Kind::Layers, "a"), Sealed::Damaged(why) if why.contains("folder"))
+        );
+        assert!(cache.get(Kind::Layers, "a").is_none());
+        // Storing over the folder works.
+        cache.put_sealed(Kind::Layers, "a", b"1").unwrap();
+        assert_eq!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Intact(b"1".to_vec())
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+        assert!(cache.get(Kind::Layers, "a").is_none());
+        assert!(
+            matches!(cache.get_sealed(Kind::Layers, "a"), Sealed::Damaged(why) if why.contains("symbolic"))
+        );
+        std::fs::remove_file(&path).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(path.as_str())
+            .status()
+            .expect("mkfifo (coreutils) runs");
+        assert!(status.success());
+        assert!(matches!(
+            cache.get_sealed(Kind::Layers, "a"),
+            Sealed::Damaged(_)
+        ));
+        let recorder = crate::report::Recorder::default();
+        assert_eq!(cache.read_sealed(Kind::Layers, "a", &recorder), None);
+        assert!(
+            std::fs::symlink_metadata(&path).is_err(),
+            "the FIFO was removed"
+        );
+        assert_eq!(recorder.events().len(), 1);
+    }
+
+    #[test]
+    fn leftover_temps_go_when_no_other_run_has_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8PathBuf::from_path_buf(dir.path().into()).unwrap();
+        let first = Cache::open(&root).unwrap();
+        let leftover = root.join("blobs/.tmp-1-left");
+        std::fs::create_dir_all(root.join("blobs")).unwrap();
+        std::fs::write(&leftover, b"half").unwrap();
+        // Another run has the cache open: a fresh temp file may be its.
+        drop(Cache::open(&root).unwrap());
+        assert!(leftover.exists());
+        drop(first);
+        drop(Cache::open(&root).unwrap());
+        assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn kinds_and_folders_agree() {
+        assert_eq!(FOLDERS.len(), Kind::ALL.len());
+        for (kind, folder) in Kind::ALL.iter().zip(FOLDERS) {
+            assert_eq!(kind.folder(), *folder);
+        }
     }
 }
