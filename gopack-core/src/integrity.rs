@@ -1,6 +1,6 @@
 //! The cache proves what it returns: every cached blob and binary is checked
 //! against its recorded digest and size before it goes into an image. A damaged
-//! entry is reported ([`Event::Warning`]), discarded and rebuilt, never shipped.
+//! entry is reported ([`crate::report::Event::Warning`]), discarded and rebuilt, never shipped.
 //!
 //! Blobs are named by their digest; a binary's digest and size are recorded
 //! (sealed, see [`Cache::put_sealed`]) in `bin-sums/<key>` before the binary is

@@ -39,7 +39,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// The first bytes of a sealed entry, followed by `sha256:<hex>\n` and the content.
 const SEAL_HEADER: &str = "gopack-sealed v1 ";
 
-/// The largest sealed entry read (an SBOM of a very large program is a few MiB).
+/// The largest sealed entry or stat file read (an SBOM of a very large program
+/// is a few MiB).
 const MAX_SEALED: u64 = 64 << 20;
 
 /// One kind of cache entry, one folder each.

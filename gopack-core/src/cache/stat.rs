@@ -78,8 +78,10 @@ impl StatCache {
     /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
     pub fn open(cache: &Cache, name: &str) -> StatCache {
         let file = cache.entry_path(crate::cache::Kind::Stat, name);
-        let records = std::fs::read_to_string(&file)
+        let records = super::read_regular(&file, super::MAX_SEALED)
             .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|text| parse(&text))
             .unwrap_or_default();
         StatCache {

@@ -18,8 +18,8 @@
 //! [`BINARY_TYPE`] or [`LAYER_TYPE`], the empty config, and two layers: the
 //! entry's record (`bin-sums` line, layer record) and its blob.
 //!
-//! This module holds the entry format and the run's counters; [`fetch`] and
-//! [`push`] the two directions.
+//! This module holds the entry format and the run's counters; `fetch` and
+//! `push` the two directions.
 
 use crate::cache::Cache;
 use crate::config::CacheRegistryMode;
