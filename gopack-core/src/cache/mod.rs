@@ -33,6 +33,9 @@ use std::time::{Duration, SystemTime};
 /// and removed even while another run uses the cache.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
 
+/// The file whose `flock` tells runs sharing the cache about each other.
+pub const LOCK_FILE: &str = ".lock";
+
 /// Prefix of temporary files; never read as entries.
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -448,7 +451,7 @@ fn lock_shared(dir: &Utf8Path) -> (Option<std::fs::File>, bool) {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(".lock"))
+        .open(dir.join(LOCK_FILE))
     else {
         return (None, false);
     };
