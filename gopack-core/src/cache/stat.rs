@@ -78,7 +78,7 @@ impl StatCache {
     /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
     pub fn open(cache: &Cache, name: &str) -> StatCache {
         let file = cache.entry_path(crate::cache::Kind::Stat, name);
-        let records = super::read_regular(&file, super::MAX_SEALED)
+        let records = super::seal::read_regular(&file, super::MAX_SEALED)
             .ok()
             .flatten()
             .and_then(|bytes| String::from_utf8(bytes).ok())
