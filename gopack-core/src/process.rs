@@ -36,6 +36,15 @@ pub const LONG_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// image inspect`, a credential helper); `GOPACK_TOOL_TIMEOUT` (seconds) sets another.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Whether `err` is a child stopped at its time limit (as opposed to one
+/// that could not start or failed).
+pub fn timed_out(err: &Error) -> bool {
+    matches!(err, Error::Command { status, .. } if status.ends_with(STOPPED))
+}
+
+/// The end of the status of a child stopped at its time limit.
+const STOPPED: &str = "and was stopped";
+
 /// The limit of a quick question to a tool: `GOPACK_TOOL_TIMEOUT` seconds, else [`QUERY_TIMEOUT`].
 pub fn query_timeout() -> Duration {
     std::env::var("GOPACK_TOOL_TIMEOUT")
@@ -214,7 +223,7 @@ impl Cmd {
                 return Err(Error::Command {
                     command: self.display(),
                     status: format!(
-                        "`{}` did not finish within {} s and was stopped",
+                        "`{}` did not finish within {} s {STOPPED}",
                         self.tool,
                         limit.as_secs_f64()
                     ),

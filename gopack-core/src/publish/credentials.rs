@@ -130,12 +130,15 @@ fn run_helper(
         .stdin(host.as_bytes().to_vec())
         .query()
         .output()
-        .map_err(|_| Error::ToolMissing {
-            tool: tool.clone(),
-            help: format!(
-                "the docker config names the credential helper `{name}` for {host}: install {tool}, \
-                 or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"
-            ),
+        .map_err(|e| match crate::process::timed_out(&e) {
+            true => e,
+            false => Error::ToolMissing {
+                tool: tool.clone(),
+                help: format!(
+                    "the docker config names the credential helper `{name}` for {host}: \
+                     install {tool}, or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD"
+                ),
+            },
         })?;
     if captured.code != Some(0) {
         let said = format!("{}{}", captured.stdout, captured.stderr);
