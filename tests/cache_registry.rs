@@ -422,7 +422,11 @@ fn a_damaged_blob_in_the_registry_is_reported_rebuilt_and_pushed_again() {
     assert_eq!(sums.len(), 1, "{sums:?}");
     let record =
         std::fs::read_to_string(first.cache_dir().join("bin-sums").join(&sums[0])).unwrap();
+    // The record is sealed: a seal line, then `sha256:<hex> <size>`.
     let hex = record
+        .lines()
+        .last()
+        .unwrap()
         .split_whitespace()
         .next()
         .unwrap()

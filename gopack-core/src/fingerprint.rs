@@ -25,9 +25,9 @@
 //! skipped. A symlink counts by its target text and, when it leads to a
 //! regular file, that file's content.
 
+use crate::cache::stat::{Scan, StatCache};
 use crate::cache::KeyHasher;
 use crate::error::{Error, IoContext, Result};
-use crate::statcache::{Scan, StatCache};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;

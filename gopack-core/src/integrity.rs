@@ -1,15 +1,18 @@
 //! The cache proves what it returns: every cached blob and binary is checked
 //! against its recorded digest and size before it goes into an image. A damaged
-//! entry is reported ([`Event::Warning`]), discarded and rebuilt, never shipped.
+//! entry is reported ([`crate::report::Event::Warning`]), discarded and rebuilt, never shipped.
 //!
-//! Blobs are named by their digest; a binary's digest and size are recorded in
-//! `bin-sums/<key>` before the binary is stored, so a binary without a record, or
-//! whose bytes differ from it, is not trusted.
+//! Blobs are named by their digest; a binary's digest and size are recorded
+//! (sealed, see [`Cache::put_sealed`]) in `bin-sums/<key>` before the binary is
+//! stored, so a binary without an intact record, or whose bytes differ from it,
+//! is not trusted. A binary entry that is no regular file (a folder, a
+//! symlink) is damage too: reported and removed, so that the build can store
+//! the binary again.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Kind, Sealed};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::{digest, Blob};
-use crate::report::{Event, Reporter};
+use crate::report::Reporter;
 use camino::Utf8Path;
 use sha2::{Digest as _, Sha256};
 use std::io::Read;
@@ -63,23 +66,16 @@ pub fn entry_mismatch(cache: &Cache, path: &Utf8Path, digest: &str, size: u64) -
 }
 
 /// Reports a damaged entry and removes it (and `also`, e.g. its record), so
-/// that it is rebuilt.
+/// that it is rebuilt ([`Cache::discard`]).
 pub fn discard(
     reporter: &dyn Reporter,
     cache: &Cache,
-    kind: &str,
+    kind: Kind,
     key: &str,
     why: &str,
-    also: &[(&str, &str)],
+    also: &[(Kind, &str)],
 ) {
-    let path = cache.entry_path(kind, key);
-    reporter.report(Event::Warning {
-        message: format!("damaged cache entry {path} {why}; it is discarded and rebuilt"),
-    });
-    let _ = std::fs::remove_file(&path);
-    for (kind, key) in also {
-        let _ = std::fs::remove_file(cache.entry_path(kind, key));
-    }
+    cache.discard(reporter, kind, key, why, also);
 }
 
 /// The cached blob, checked (size and content); a damaged one is discarded and
@@ -89,52 +85,92 @@ pub fn checked_blob(
     blob: &Blob,
     reporter: &dyn Reporter,
 ) -> Option<camino::Utf8PathBuf> {
-    let path = cache.get("blobs", blob.key())?;
+    let path = cache.get(Kind::Blobs, blob.key())?;
     match entry_mismatch(cache, &path, &blob.digest, blob.size) {
         None => Some(path),
         Some(why) => {
-            discard(reporter, cache, "blobs", blob.key(), &why, &[]);
+            discard(reporter, cache, Kind::Blobs, blob.key(), &why, &[]);
             None
         }
     }
+}
+
+/// The text of a binary's record: `sha256:<hex> <size>`.
+pub fn binary_record(digest: &str, size: u64) -> String {
+    format!("{digest} {size}\n")
 }
 
 /// Records a binary's digest and size under its key; done before the binary is
 /// stored, so a stored binary always has a record.
 pub fn record_binary(cache: &Cache, key: &str, path: &Utf8Path) -> Result<()> {
     let (digest, size) = file_digest(path).at(path, "read")?;
-    cache.put("bin-sums", key, format!("{digest} {size}\n").as_bytes())?;
+    cache.put_sealed(Kind::BinSums, key, binary_record(&digest, size).as_bytes())?;
     Ok(())
+}
+
+/// The cached binary `key`, checked against its record; a damaged or
+/// unrecorded binary, or an entry that is no regular file, is reported and
+/// discarded (`None`).
+pub fn checked_binary(
+    cache: &Cache,
+    key: &str,
+    reporter: &dyn Reporter,
+) -> Option<camino::Utf8PathBuf> {
+    if let Some(why) = cache.not_a_file(Kind::Bin, key) {
+        discard(
+            reporter,
+            cache,
+            Kind::Bin,
+            key,
+            &why,
+            &[(Kind::BinSums, key)],
+        );
+        return None;
+    }
+    let path = cache.get(Kind::Bin, key)?;
+    binary_ok(cache, key, &path, reporter).then_some(path)
 }
 
 /// Whether the cached binary `key` at `path` matches its record; a damaged or
 /// unrecorded binary is reported and discarded.
 pub fn binary_ok(cache: &Cache, key: &str, path: &Utf8Path, reporter: &dyn Reporter) -> bool {
-    let record = cache
-        .get("bin-sums", key)
-        .and_then(|p| std::fs::read_to_string(p).ok());
-    let parsed = record.as_deref().and_then(|r| {
-        let (digest, size) = r.trim().split_once(' ')?;
-        Some((digest.to_string(), size.parse::<u64>().ok()?))
-    });
-    let why = match parsed {
-        Some((digest, size)) => entry_mismatch(cache, path, &digest, size),
-        None => Some("has no recorded digest".into()),
+    let why = match cache.get_sealed(Kind::BinSums, key) {
+        Sealed::Intact(record) => match parse_binary_record(&record) {
+            Some((digest, size)) => entry_mismatch(cache, path, &digest, size),
+            None => Some("has a record gopack cannot read".into()),
+        },
+        Sealed::Missing => Some("has no recorded digest".into()),
+        Sealed::Damaged(why) => Some(format!("has a record that {why}")),
     };
     match why {
         None => true,
         Some(why) => {
-            discard(reporter, cache, "bin", key, &why, &[("bin-sums", key)]);
+            discard(
+                reporter,
+                cache,
+                Kind::Bin,
+                key,
+                &why,
+                &[(Kind::BinSums, key)],
+            );
             false
         }
     }
+}
+
+/// `(digest, size)` of a binary's record.
+fn parse_binary_record(record: &[u8]) -> Option<(String, u64)> {
+    let text = std::str::from_utf8(record).ok()?;
+    let (digest, size) = text.trim().split_once(' ')?;
+    digest::hex_part(digest)?;
+    Some((digest.to_string(), size.parse::<u64>().ok()?))
 }
 
 /// Copies a cached blob to `target` (a plain copy, or a reflink where the file
 /// system makes one: never a hard link, so damage in one cannot reach the other)
 /// and checks the copy. On a mismatch the cache entry is discarded too.
 pub fn copy_blob(cache: &Cache, blob: &Blob, target: &Utf8Path) -> Result<()> {
-    let source = cache.entry_path("blobs", blob.key());
+    let source = cache.entry_path(Kind::Blobs, blob.key());
     std::fs::copy(&source, target).at(target, "copy a blob to")?;
     if let Some(why) = mismatch(target, &blob.digest, blob.size) {
         let _ = std::fs::remove_file(&source);
@@ -155,7 +191,7 @@ pub struct CheckedReader {
 impl CheckedReader {
     /// Opens the cached blob.
     pub fn open(cache: &Cache, blob: &Blob) -> Result<CheckedReader> {
-        let path = cache.entry_path("blobs", blob.key());
+        let path = cache.entry_path(Kind::Blobs, blob.key());
         let file = std::fs::File::open(&path).at(&path, "read")?;
         Ok(CheckedReader {
             // One byte more than the size, to notice a longer file.
@@ -199,7 +235,7 @@ fn damaged(path: &Utf8Path, why: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Recorder;
+    use crate::report::{Event, Recorder};
 
     fn cache() -> (tempfile::TempDir, Cache) {
         let dir = tempfile::tempdir().unwrap();
@@ -222,7 +258,7 @@ mod tests {
             size: 11,
             media_type: "x".into(),
         };
-        let path = cache.put("blobs", blob.key(), b"layer bytes").unwrap();
+        let path = cache.put(Kind::Blobs, blob.key(), b"layer bytes").unwrap();
         let recorder = Recorder::default();
         assert_eq!(checked_blob(&cache, &blob, &recorder), Some(path.clone()));
         let mut read = Vec::new();
@@ -251,13 +287,13 @@ mod tests {
         let built = Utf8Path::from_path(dir.path()).unwrap().join("built");
         std::fs::write(&built, b"hello").unwrap();
         record_binary(&cache, "k", &built).unwrap();
-        let entry = cache.put("bin", "k", b"hello").unwrap();
+        let entry = cache.put(Kind::Bin, "k", b"hello").unwrap();
         let recorder = Recorder::default();
         assert!(binary_ok(&cache, "k", &entry, &recorder));
         std::fs::write(&entry, b"jello").unwrap();
         assert!(!binary_ok(&cache, "k", &entry, &recorder));
-        assert!(cache.get("bin", "k").is_none() && cache.get("bin-sums", "k").is_none());
-        let entry = cache.put("bin", "k", b"hello").unwrap();
+        assert!(cache.get(Kind::Bin, "k").is_none() && cache.get(Kind::BinSums, "k").is_none());
+        let entry = cache.put(Kind::Bin, "k", b"hello").unwrap();
         assert!(
             !binary_ok(&cache, "k", &entry, &recorder),
             "no record, no trust"

@@ -38,7 +38,6 @@ pub mod registry;
 pub mod remote_cache;
 pub mod report;
 pub mod sign;
-pub(crate) mod statcache;
 pub mod toolchain;
 pub(crate) mod vcs;
 pub mod verify;

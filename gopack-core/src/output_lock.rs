@@ -48,6 +48,7 @@ impl OutputLock {
             dir: dir.to_path_buf(),
         };
         lock.sweep();
+        crate::process::remove_temps_on_interrupt(dir, true);
         Ok(lock)
     }
 

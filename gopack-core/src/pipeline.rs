@@ -5,7 +5,7 @@
 //! publish; neither decides what happens next — the [`Plan`](crate::plan)
 //! did, and this module carries it out.
 
-use crate::cache::{Cache, KeyHasher};
+use crate::cache::{Cache, KeyHasher, Kind};
 use crate::check_id::CheckId;
 use crate::config::{App, EngineKind, Workspace};
 use crate::engine::{DockerEngine, DockerOptions, OciEngine};
@@ -280,12 +280,12 @@ fn verify_layout(
         key.text("artifact", &artifact.manifest.digest);
     }
     let key = key.finish();
-    if cache.get("verified", &key).is_some() {
+    if cache.get(Kind::Verified, &key).is_some() {
         return Ok(None);
     }
     let report = crate::verify::verify(&ImageSource::Path(layout.clone()), expect)?;
     if report.passed() {
-        cache.put("verified", &key, b"passed\n")?;
+        cache.put(Kind::Verified, &key, b"passed\n")?;
         return Ok(None);
     }
     Ok(Some(report))

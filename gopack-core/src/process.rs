@@ -6,7 +6,16 @@
 //! its exit status and what it printed.
 //!
 //! On Linux every child gets SIGKILL when gopack dies, however it dies: a killed
-//! gopack leaves no `go build` running and writing.
+//! gopack leaves no `go build` running and writing. Each child (but an
+//! [interactive](Cmd::interactive) one) runs in its own process group, so
+//! stopping it stops what it started too (`go build`'s compilers, a script's
+//! `sleep`).
+//!
+//! Every child whose output gopack waits for has a time limit ([`Cmd::query`]
+//! for quick questions such as `go version`, [`LONG_TIMEOUT`] for the rest of
+//! [`Cmd::read`] and [`Cmd::output`]); builds streamed with [`Cmd::stream`] may
+//! take as long as they take. SIGINT and SIGTERM are handled once
+//! [`handle_signals`] ran: see [`crate::process::signals`].
 
 use crate::error::{Error, Result};
 use crate::report::{Event, Reporter};
@@ -14,6 +23,37 @@ use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+pub mod signals;
+pub use signals::{handle_signals, remove_temps_on_interrupt};
+
+/// The limit of a [`Cmd::read`] or [`Cmd::output`] that sets none: bounded,
+/// but long enough for `docker save`, `docker load` or a push of a large image.
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The default limit of a [`Cmd::query`] (`go version`, `git log`, `docker
+/// image inspect`, a credential helper); `GOPACK_TOOL_TIMEOUT` (seconds) sets another.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether `err` is a child stopped at its time limit (as opposed to one
+/// that could not start or failed).
+pub fn timed_out(err: &Error) -> bool {
+    matches!(err, Error::Command { status, .. } if status.ends_with(STOPPED))
+}
+
+/// The end of the status of a child stopped at its time limit.
+const STOPPED: &str = "and was stopped";
+
+/// The limit of a quick question to a tool: `GOPACK_TOOL_TIMEOUT` seconds, else [`QUERY_TIMEOUT`].
+pub fn query_timeout() -> Duration {
+    std::env::var("GOPACK_TOOL_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(QUERY_TIMEOUT)
+}
 
 /// How many lines of a failed command's output the error keeps.
 const KEPT_LINES: usize = 60;
@@ -39,6 +79,7 @@ pub struct Cmd {
     dir: Option<Utf8PathBuf>,
     help: String,
     stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
 }
 
 impl Cmd {
@@ -52,6 +93,7 @@ impl Cmd {
             dir: None,
             help: format!("see the output of `{tool}` above"),
             stdin: None,
+            timeout: None,
         }
     }
 
@@ -89,6 +131,19 @@ impl Cmd {
         self
     }
 
+    /// The time [`Cmd::read`] or [`Cmd::output`] waits before the child (and
+    /// what it started) is stopped and the run fails naming the tool.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// A quick question to a tool (a version, an inspect, a credential):
+    /// limited to [`query_timeout`].
+    pub fn query(self) -> Self {
+        self.timeout(query_timeout())
+    }
+
     /// The `help:` line of the error when the command fails.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = help.into();
@@ -111,6 +166,12 @@ impl Cmd {
     }
 
     fn expression(&self) -> duct::Expression {
+        self.expression_in(true)
+    }
+
+    /// The duct expression; `own_group` puts the child in a process group of
+    /// its own, so that stopping the group stops its children too.
+    fn expression_in(&self, own_group: bool) -> duct::Expression {
         let mut expr = duct::cmd(self.program.as_std_path(), &self.args);
         if let Some(dir) = &self.dir {
             expr = expr.dir(dir.as_std_path());
@@ -120,9 +181,63 @@ impl Cmd {
         }
         #[cfg(target_os = "linux")]
         {
-            expr = expr.before_spawn(die_with_parent);
+            expr = expr.before_spawn(move |cmd| die_with_parent(cmd, own_group));
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = own_group;
         expr
+    }
+
+    fn interrupted_error(&self) -> Error {
+        Error::Command {
+            command: self.display(),
+            status: "not started: gopack is stopping on a signal".into(),
+            output: String::new(),
+            help: "run the command again".into(),
+        }
+    }
+
+    /// Starts the expression with captured output, waits for it within the
+    /// command's limit, and stops the child's whole group when it runs over.
+    fn run_bounded(&self, expression: duct::Expression) -> Result<std::process::Output> {
+        if signals::stopping() {
+            return Err(self.interrupted_error());
+        }
+        let handle = expression
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .map_err(|e| self.spawn_error(e))?;
+        let children = signals::Children::register(handle.pids());
+        let limit = self.timeout.unwrap_or(LONG_TIMEOUT);
+        let waited = handle
+            .wait_deadline(Instant::now() + limit)
+            .map_err(|e| self.spawn_error(e))?
+            .cloned();
+        let output = match waited {
+            Some(output) => output,
+            None => {
+                children.kill();
+                let output = handle.wait().map_err(|e| self.spawn_error(e))?;
+                return Err(Error::Command {
+                    command: self.display(),
+                    status: format!(
+                        "`{}` did not finish within {} s {STOPPED}",
+                        self.tool,
+                        limit.as_secs_f64()
+                    ),
+                    output: String::from_utf8_lossy(&output.stderr).into_owned(),
+                    help: format!(
+                        "`{}` ({}) hangs: check that it answers when run by hand; \
+                         GOPACK_TOOL_TIMEOUT sets the limit of quick tool questions in seconds",
+                        self.tool, self.program
+                    ),
+                });
+            }
+        };
+        drop(children);
+        Ok(output)
     }
 
     fn spawn_error(&self, err: std::io::Error) -> Error {
@@ -136,13 +251,7 @@ impl Cmd {
 
     /// Runs the command and returns its standard output; stderr goes into the error.
     pub fn read(&self) -> Result<String> {
-        let output = self
-            .expression()
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .map_err(|e| self.spawn_error(e))?;
+        let output = self.run_bounded(self.expression().stdin_null())?;
         if !output.status.success() {
             return Err(Error::Command {
                 command: self.display(),
@@ -161,12 +270,7 @@ impl Cmd {
             Some(bytes) => self.expression().stdin_bytes(bytes.clone()),
             None => self.expression().stdin_null(),
         };
-        let output = expression
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .map_err(|e| self.spawn_error(e))?;
+        let output = self.run_bounded(expression)?;
         Ok(Captured {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -187,6 +291,9 @@ impl Cmd {
         reporter: &dyn Reporter,
         explain: impl Fn(&str) -> Option<Error>,
     ) -> Result<()> {
+        if signals::stopping() {
+            return Err(self.interrupted_error());
+        }
         let handle = self
             .expression()
             .stderr_to_stdout()
@@ -194,6 +301,7 @@ impl Cmd {
             .unchecked()
             .reader()
             .map_err(|e| self.spawn_error(e))?;
+        let _children = signals::Children::register(handle.pids());
         let mut tail = VecDeque::with_capacity(KEPT_LINES);
         let mut reader = BufReader::new(&handle);
         let mut line = Vec::new();
@@ -244,66 +352,28 @@ impl Cmd {
 impl Cmd {
     /// Runs the command attached to gopack's own terminal (stdin, stdout and
     /// stderr inherited) and returns its exit code (`None` when a signal
-    /// killed it). Ctrl-C and SIGTERM reach the child (the terminal's process
-    /// group, or the child's own signal forwarding): gopack waits for it
-    /// instead of dying first, so the child's exit code is what gopack gives.
+    /// killed it). The child stays in gopack's process group, so Ctrl-C on the
+    /// terminal reaches it; a SIGINT or SIGTERM sent to gopack alone is
+    /// passed on to it (`docker run` passes it on to the container). gopack
+    /// waits for the child instead of dying first: the child's exit code is
+    /// what gopack gives, or 128 + the signal when the child exited 0 after one.
     pub fn interactive(&self) -> Result<Option<i32>> {
-        let _signals = ForwardedSignals::install();
-        let output = self
-            .expression()
+        let _ = handle_signals();
+        if signals::stopping() {
+            return Err(self.interrupted_error());
+        }
+        let handle = self
+            .expression_in(false)
             .unchecked()
-            .run()
+            .start()
             .map_err(|e| self.spawn_error(e))?;
-        Ok(output.status.code())
-    }
-}
-
-/// While alive, SIGINT and SIGTERM do not end gopack (a handler that does
-/// nothing; unlike an ignored signal, a handler is not inherited by the child).
-struct ForwardedSignals {
-    #[cfg(unix)]
-    old: [(libc::c_int, libc::sigaction); 2],
-}
-
-#[cfg(unix)]
-extern "C" fn ignore_signal(_: libc::c_int) {}
-
-impl ForwardedSignals {
-    #[cfg(unix)]
-    fn install() -> ForwardedSignals {
-        let signals = [libc::SIGINT, libc::SIGTERM];
-        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler
-        // that does nothing (async-signal-safe); the old actions are kept and
-        // restored on drop.
-        unsafe {
-            let mut old: [(libc::c_int, libc::sigaction); 2] = std::mem::zeroed();
-            for (i, signal) in signals.iter().enumerate() {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
-                libc::sigemptyset(&mut action.sa_mask);
-                action.sa_flags = libc::SA_RESTART;
-                old[i].0 = *signal;
-                libc::sigaction(*signal, &action, &mut old[i].1);
-            }
-            ForwardedSignals { old }
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn install() -> ForwardedSignals {
-        ForwardedSignals {}
-    }
-}
-
-impl Drop for ForwardedSignals {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        for (signal, action) in &self.old {
-            // SAFETY: restores the action saved by `install`.
-            unsafe {
-                libc::sigaction(*signal, action, std::ptr::null_mut());
-            }
-        }
+        let forwarding = signals::Forwarding::register(handle.pids());
+        let output = handle.wait().map_err(|e| self.spawn_error(e))?;
+        let code = output.status.code();
+        Ok(match forwarding.received() {
+            Some(signal) if code.unwrap_or(0) == 0 => Some(128 + signal),
+            _ => code,
+        })
     }
 }
 
@@ -313,15 +383,19 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// Asks the kernel to kill the child when gopack's spawning thread ends.
+/// Asks the kernel to kill the child when gopack's spawning thread ends, and
+/// puts the child in a process group of its own when `own_group`.
 #[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut std::process::Command) -> std::io::Result<()> {
+fn die_with_parent(cmd: &mut std::process::Command, own_group: bool) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: between fork and exec the hook calls only async-signal-safe functions
-    // (prctl, getppid, _exit) and allocates nothing.
+    // (prctl, getppid, setpgid, _exit) and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
+            if own_group && libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -333,4 +407,49 @@ fn die_with_parent(cmd: &mut std::process::Command) -> std::io::Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_over_its_time_is_stopped_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let started = Instant::now();
+        let err = Cmd::new("slow", "/bin/sh")
+            .args([
+                "-c",
+                &format!("sleep 300 & echo $! > {}; wait", pid_file.display()),
+            ])
+            .timeout(Duration::from_millis(500))
+            .read()
+            .unwrap_err()
+            .to_string();
+        assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+        assert!(
+            err.contains("`slow` did not finish within 0.5 s")
+                && err.contains("GOPACK_TOOL_TIMEOUT"),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+        assert!(
+            stat.map_or(true, |s| s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')),
+            "the grandchild outlived the limit"
+        );
+        // Within its limit, a command answers as before.
+        let out = Cmd::new("echo", "/bin/echo")
+            .arg("hi")
+            .query()
+            .read()
+            .unwrap();
+        assert_eq!(out, "hi\n");
+    }
 }

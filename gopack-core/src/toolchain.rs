@@ -43,14 +43,25 @@ impl Go {
         Ok(Go { path, version })
     }
 
-    /// Like [`Go::find`], with `go env GOVERSION` remembered in `cache` per
+    /// Like [`Go::find`], with `go version`'s answer remembered in `cache` per
     /// identity of the go binary (path, size, mtime, ctime, inode), so a run
-    /// does not start `go` only to ask its version.
-    pub fn find_cached(cache: &crate::cache::Cache, gopack_go: Option<&OsStr>) -> Result<Go> {
+    /// does not start `go` only to ask its version. The remembered answer is
+    /// used only while the toolchain's own `VERSION` file (beside its `bin/`)
+    /// says the same: a record that the cache's writer made up, or that the
+    /// toolchain contradicts, is reported and `go` is asked again.
+    pub fn find_cached(
+        cache: &crate::cache::Cache,
+        gopack_go: Option<&OsStr>,
+        reporter: &dyn crate::report::Reporter,
+    ) -> Result<Go> {
         let path = Go::locate(gopack_go)?;
         let goroot = std::env::var("GOROOT").unwrap_or_default();
+        let installed = installed_version(&path);
+        let confirm = |answer: &str| installed.as_deref().map(|v| v == answer);
         let version =
-            crate::statcache::remembered(cache, &path, &goroot, || Go::read_version(&path))?;
+            crate::cache::stat::remembered(cache, &path, &goroot, confirm, reporter, || {
+                Go::read_version(&path)
+            })?;
         Ok(Go { path, version })
     }
 
@@ -74,6 +85,7 @@ impl Go {
     fn read_version(path: &Utf8Path) -> Result<String> {
         let printed = Cmd::new("go", path)
             .args(["version"])
+            .query()
             .env("GOTOOLCHAIN", "local")
             .help(format!(
                 "`{path}` does not run; reinstall Go or set GOPACK_GO"
@@ -109,6 +121,21 @@ impl Go {
     {
         Cmd::new("go", &self.path).args(args)
     }
+}
+
+/// The first line of the `VERSION` file of the Go installation whose `bin/go`
+/// is `go` (links resolved), when it has one and it names a release.
+fn installed_version(go: &Utf8Path) -> Option<String> {
+    let real = std::fs::canonicalize(go).ok()?;
+    let root = real.parent()?.parent()?;
+    let file = root.join("VERSION");
+    let meta = std::fs::symlink_metadata(&file).ok()?;
+    if !meta.is_file() || meta.len() > 4096 {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let first = text.lines().next()?.trim();
+    release(first).map(|_| first.to_string())
 }
 
 /// `go version go1.23.5 linux/amd64` → `go1.23.5` (`devel ...` versions are kept whole).
@@ -210,6 +237,7 @@ impl Docker {
                 "the docker engine is not reachable: start it (`systemctl start docker` or \
                  `dockerd &`), or point DOCKER_HOST at a running engine",
             )
+            .query()
             .read()
             .map(|v| v.trim().to_string())
     }
@@ -218,6 +246,7 @@ impl Docker {
     pub fn image_id(&self, reference: &str) -> Option<String> {
         let out = self
             .cmd(["image", "inspect", "--format", "{{.Id}}", reference])
+            .query()
             .output()
             .ok()?;
         (out.code == Some(0)).then(|| out.stdout.trim().to_string())
@@ -254,6 +283,7 @@ impl Docker {
         for (id, moved) in old {
             let tags_left = self
                 .cmd(["image", "inspect", "--format", "{{len .RepoTags}}", id])
+                .query()
                 .output()
                 .ok()
                 .filter(|out| out.code == Some(0))
@@ -279,6 +309,7 @@ impl Docker {
         let text = self
             .cmd(["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
             .help("the docker engine is not reachable: start it, or point DOCKER_HOST at one")
+            .query()
             .read()?;
         Ok(text.trim().to_string())
     }

@@ -111,6 +111,7 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
             .arg("--no-optional-locks")
             .env("GIT_OPTIONAL_LOCKS", "0")
             .args(args)
+            .query()
             .dir(&repo.root)
             .read()
             .ok()?;
@@ -120,7 +121,7 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
     let memo_key = memo.and_then(|_| repo.log_memo_key(&specs));
     let remembered = memo
         .zip(memo_key.as_deref())
-        .and_then(|(cache, key)| read_text(&cache.get("vcs", key)?).ok())
+        .and_then(|(cache, key)| read_text(&cache.get(crate::cache::Kind::Vcs, key)?).ok())
         .and_then(|text| parse_log(&text).map(|last| (last, text)));
     let last = match remembered {
         Some((last, _)) => last,
@@ -133,7 +134,7 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
             // a failed git run is not.
             if let (Some(cache), Some(key), Some(text)) = (memo, &memo_key, &answer) {
                 if parse_log(text).is_some() {
-                    let _ = cache.put("vcs", key, text.as_bytes());
+                    let _ = cache.put(crate::cache::Kind::Vcs, key, text.as_bytes());
                 }
             }
             last

@@ -7,15 +7,14 @@
 //! go runs with `-mod=readonly` (or `-mod=vendor`) and never writes into the
 //! user's folders; see [`crate::gomod`].
 
-use crate::cache::{Cache, KeyHasher};
+use crate::cache::stat::StatCache;
+use crate::cache::{Cache, KeyHasher, RemoteStore};
 use crate::config::{App, Tzdata, Workspace};
 use crate::error::{Error, IoContext, Result};
 use crate::fingerprint;
 use crate::gomod::{self, ModuleSetup};
 use crate::platform::Platform;
-use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
-use crate::statcache::StatCache;
 use crate::toolchain::Go;
 use crate::vcs;
 
@@ -85,7 +84,7 @@ pub struct Builder<'a> {
     go: Go,
     cache: Cache,
     reporter: &'a dyn Reporter,
-    remote: Option<&'a RemoteCache<'a>>,
+    remote: Option<&'a dyn RemoteStore>,
 }
 
 impl<'a> Builder<'a> {
@@ -94,7 +93,7 @@ impl<'a> Builder<'a> {
         let cache = Cache::open(workspace.cache_dir())?;
         Ok(Builder {
             workspace,
-            go: Go::find_cached(&cache, workspace.environment.go.as_deref())?,
+            go: Go::find_cached(&cache, workspace.environment.go.as_deref(), reporter)?,
             cache,
             reporter,
             remote: None,
@@ -102,8 +101,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Asks `remote` (the cache registry) before building, and queues what is built for it.
-    pub fn with_remote(mut self, remote: Option<&'a RemoteCache<'a>>) -> Self {
-        self.remote = remote;
+    pub fn with_remote<R: RemoteStore + 'a>(mut self, remote: Option<&'a R>) -> Self {
+        self.remote = remote.map(|r| r as &'a dyn RemoteStore);
         self
     }
 
@@ -206,7 +205,7 @@ impl<'a> Builder<'a> {
         if !download {
             return Ok(key);
         }
-        if self.cache.get("deps", &key).is_some() {
+        if self.cache.get(crate::cache::Kind::Deps, &key).is_some() {
             self.reporter.report(Event::DepsCached {
                 app: app.name().into(),
                 key: event_key,
@@ -245,8 +244,11 @@ impl<'a> Builder<'a> {
                 app.dir
             ))
             .stream(&WithoutNoise(self.reporter))?;
-        self.cache
-            .put("deps", &key, format!("{}\n", self.go.version).as_bytes())?;
+        self.cache.put(
+            crate::cache::Kind::Deps,
+            &key,
+            format!("{}\n", self.go.version).as_bytes(),
+        )?;
         Ok(key)
     }
 
@@ -262,7 +264,8 @@ impl<'a> Builder<'a> {
         let cc = cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
         let env = build_env(app, platform, cc.as_ref());
         let main = main_package(&app.config.main);
-        let mut hasher = KeyHasher::new("bin/v1");
+        // v2: binary records are sealed (see crate::cache).
+        let mut hasher = KeyHasher::new("bin/v2");
         if let Some(cc) = &cc {
             cc.hash_into(&mut hasher);
         }
@@ -286,11 +289,7 @@ impl<'a> Builder<'a> {
             .join("bin")
             .join(platform.slug())
             .join(app.name());
-        let local = |cache: &Cache| {
-            cache
-                .get("bin", &key)
-                .filter(|entry| crate::integrity::binary_ok(cache, &key, entry, self.reporter))
-        };
+        let local = |cache: &Cache| crate::integrity::checked_binary(cache, &key, self.reporter);
         let mut entry = local(&self.cache);
         let mut remote_hit = false;
         if let (None, Some(remote)) = (&entry, self.remote) {
@@ -317,7 +316,7 @@ impl<'a> Builder<'a> {
                     app: app.name().into(),
                     platform: platform.to_string(),
                 });
-                let temp = self.cache.temp_path("bin")?;
+                let temp = self.cache.temp_path(crate::cache::Kind::Bin)?;
                 let temp_str = temp.to_str().unwrap_or_default().to_string();
                 let mut cmd = self
                     .go
@@ -341,7 +340,7 @@ impl<'a> Builder<'a> {
                 })?;
                 check_executable(app, &temp)?;
                 crate::integrity::record_binary(&self.cache, &key, Utf8Path::new(&temp_str))?;
-                let entry = self.cache.commit("bin", &key, temp)?;
+                let entry = self.cache.commit(crate::cache::Kind::Bin, &key, temp)?;
                 install(&entry, &output)?;
                 if let Some(remote) = self.remote {
                     remote.built_binary(app.name(), &platform.to_string(), &key);
@@ -620,7 +619,4 @@ pub fn stat_cache_name(workspace_root: &Utf8Path, app: &App, role: &str) -> Stri
         .finish()
 }
 
-/// The first 12 hex digits of a key, for messages.
-pub fn short(key: &str) -> String {
-    key.chars().take(12).collect()
-}
+pub use crate::cache::short;

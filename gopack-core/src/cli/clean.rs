@@ -198,6 +198,7 @@ fn check_cache_dir(workspace: &Workspace, dir: &Utf8Path) -> Result<()> {
         let entry = entry.at(dir, "list")?;
         let name = entry.file_name();
         let ours = name.starts_with(".tmp-")
+            || name == crate::cache::LOCK_FILE
             || (CACHE_FOLDERS.contains(&name)
                 && entry.file_type().at(entry.path(), "read")?.is_dir());
         if !ours {

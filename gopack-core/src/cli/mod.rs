@@ -169,7 +169,11 @@ impl Command {
     /// errors through it, and returns the process exit code: 0 on success, 1
     /// when checks fail (verify, `dockerfile --check`, pack's verify), 2 for
     /// errors (usage, config, tools, unreadable input), as ripgrep does.
+    /// SIGINT and SIGTERM stop the run: children are stopped, temporary files
+    /// removed, and the exit code is 130 or 143 (`run` passes them on to the
+    /// container and exits with its code).
     pub fn main(self) -> ExitCode {
+        let _ = crate::process::handle_signals();
         if self.common().is_some_and(|c| c.json) {
             json_panics();
         }

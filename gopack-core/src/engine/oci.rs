@@ -8,7 +8,8 @@
 //! with unchanged inputs neither builds nor compresses.
 
 use crate::build::{Binary, Builder};
-use crate::cache::{Cache, KeyHasher};
+use crate::cache::stat::StatCache;
+use crate::cache::{Cache, KeyHasher, Kind};
 use crate::config::{App, Workspace};
 use crate::error::{IoContext, Result};
 use crate::image::rootfs::{self, Tree};
@@ -17,7 +18,6 @@ use crate::oci::documents::media_type;
 use crate::oci::layer::{write_layer, LayerInfo};
 use crate::remote_cache::RemoteCache;
 use crate::report::{Event, Reporter};
-use crate::statcache::StatCache;
 
 /// The daemonless engine.
 pub struct OciEngine<'a> {
@@ -82,6 +82,7 @@ impl<'a> OciEngine<'a> {
         };
         let artifacts = crate::image::artifact::attachments(
             self.cache(),
+            self.reporter,
             app,
             &self.workspace.root,
             &metadata,
@@ -187,7 +188,8 @@ impl<'a> OciEngine<'a> {
         content_key: Option<&str>,
     ) -> Result<(LayerInfo, Blob)> {
         // v2: layers are compressed in blocks (crate::oci::pgzip); v1 layers have other bytes.
-        let mut hasher = KeyHasher::new("layer/v2");
+        // v3: layer records are sealed (see crate::cache).
+        let mut hasher = KeyHasher::new("layer/v3");
         hasher.text("role", role).text("mtime", &mtime.to_string());
         match content_key {
             Some(key) => {
@@ -214,19 +216,19 @@ impl<'a> OciEngine<'a> {
             self.report_layer(app, platform, role, &info, true);
             return Ok((info.clone(), layer_blob(&info)));
         }
-        let temp = self.cache().temp_file("blobs")?;
+        let temp = self.cache().temp_file(Kind::Blobs)?;
         let (info, file) = write_layer(tree, mtime, std::io::BufWriter::new(temp))?;
         let temp = file
             .into_inner()
             .map_err(|e| e.into_error())
             .at(self.cache().dir(), "write a layer in")?;
         self.cache().commit(
-            "blobs",
+            Kind::Blobs,
             crate::oci::digest::hex_of(&info.digest),
             temp.into_temp_path(),
         )?;
         let record = serde_json::to_vec(&info).expect("layer info serializes");
-        self.cache().put("layers", &key, &record)?;
+        self.cache().put_sealed(Kind::Layers, &key, &record)?;
         if let Some(remote) = self.remote {
             remote.built_layer(app.name(), platform, &key, &info);
         }
@@ -234,13 +236,27 @@ impl<'a> OciEngine<'a> {
         Ok((info.clone(), layer_blob(&info)))
     }
 
+    /// The layer record `key`, trusted only when its seal is intact (it was
+    /// written for this key, as it is), it reads, and its blob checks out.
     fn cached_layer(&self, key: &str) -> Option<LayerInfo> {
-        let record = self.cache().get("layers", key)?;
-        let info: LayerInfo = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
-        // The record is trusted only with its blob, checked.
+        let cache = self.cache();
+        let record = cache.read_sealed(Kind::Layers, key, self.reporter)?;
+        let info = match serde_json::from_slice::<LayerInfo>(&record) {
+            Ok(info) if image::digest::hex_part(&info.diff_id).is_some() => info,
+            Ok(_) => {
+                let why = "has no valid diff_id";
+                cache.discard(self.reporter, Kind::Layers, key, why, &[]);
+                return None;
+            }
+            Err(e) => {
+                let why = format!("cannot be read: {e}");
+                cache.discard(self.reporter, Kind::Layers, key, &why, &[]);
+                return None;
+            }
+        };
         let blob = layer_blob(&info);
-        if crate::integrity::checked_blob(self.cache(), &blob, self.reporter).is_none() {
-            let _ = std::fs::remove_file(self.cache().entry_path("layers", key));
+        if crate::integrity::checked_blob(cache, &blob, self.reporter).is_none() {
+            let _ = std::fs::remove_file(cache.entry_path(Kind::Layers, key));
             return None;
         }
         Some(info)

@@ -13,7 +13,7 @@ use super::rootfs::Tree;
 use super::sbom::{self, SbomFormat};
 use super::{store_blob, Blob, PlatformImage};
 use crate::build::Binary;
-use crate::cache::{Cache, KeyHasher};
+use crate::cache::{Cache, KeyHasher, Kind};
 use crate::config::App;
 use crate::error::{Error, IoContext, Result};
 use crate::image::ImageMetadata;
@@ -93,11 +93,13 @@ pub fn attach(
 }
 
 /// The SBOM and provenance of every platform image of `app`, as configured.
-/// Documents are cached by everything they say, so an unchanged re-pack reads
-/// no binary and asks no package manager.
+/// Documents are cached (sealed, see [`Cache::put_sealed`]) by everything they
+/// say, so an unchanged re-pack reads no binary and asks no package manager; a
+/// damaged cached document is reported and made again.
 #[allow(clippy::too_many_arguments)]
 pub fn attachments(
     cache: &Cache,
+    reporter: &dyn crate::report::Reporter,
     app: &App,
     workspace_root: &Utf8Path,
     metadata: &ImageMetadata,
@@ -116,7 +118,8 @@ pub fn attachments(
     for (binary, image) in binaries.iter().zip(platforms) {
         let mut info = None;
         if let Some(media_type) = sbom_type {
-            let key = KeyHasher::new("sbom/v1")
+            // v2: sealed entries.
+            let key = KeyHasher::new("sbom/v2")
                 .text("format", media_type)
                 .text("binary", &binary.key)
                 .text("base", base_digest)
@@ -125,11 +128,12 @@ pub fn attachments(
                 .text("created", &created)
                 .text("gopack", env!("CARGO_PKG_VERSION"))
                 .finish();
-            let document = match cache.get("sbom", &key) {
-                Some(path) => std::fs::read(&path).at(&path, "read")?,
+            let document = match cache.read_sealed(Kind::Sbom, &key, reporter) {
+                Some(document) => document,
                 None => {
                     if origins.is_none() {
-                        origins = Some(remembered_origins(cache, base_tree, base_digest)?);
+                        origins =
+                            Some(remembered_origins(cache, reporter, base_tree, base_digest)?);
                     }
                     let info = info.get_or_insert(read_build_info(binary)?);
                     let subject = sbom::Subject {
@@ -144,7 +148,7 @@ pub fn attachments(
                         SbomFormat::Cyclonedx => sbom::cyclonedx(&subject, info, base)?,
                         _ => sbom::spdx(&subject, info, base)?,
                     };
-                    cache.put("sbom", &key, &bytes)?;
+                    cache.put_sealed(Kind::Sbom, &key, &bytes)?;
                     bytes
                 }
             };
@@ -215,11 +219,13 @@ const PACKAGE_DATABASE: &[&str] = &["/var/lib/dpkg/status", "/etc/os-release"];
 /// zoneinfo files again costs more than the rest of a re-pack.
 fn remembered_origins(
     cache: &Cache,
+    reporter: &dyn crate::report::Reporter,
     base_tree: &Tree,
     base_digest: &str,
 ) -> Result<Vec<sbom::BaseOrigin>> {
     use crate::image::rootfs::Content;
-    let mut key = crate::cache::KeyHasher::new("origins/v1");
+    // v2: sealed entries.
+    let mut key = crate::cache::KeyHasher::new("origins/v2");
     key.text("base", base_digest);
     for entry in base_tree.entries() {
         if let Content::Host(host) = &entry.content {
@@ -228,20 +234,19 @@ fn remembered_origins(
     }
     for file in PACKAGE_DATABASE {
         let identity = std::fs::metadata(file)
-            .map(|meta| format!("{:?}", crate::statcache::Identity::of(&meta)))
+            .map(|meta| format!("{:?}", crate::cache::stat::Identity::of(&meta)))
             .unwrap_or_else(|_| "absent".into());
         key.text("database", file).text("identity", &identity);
     }
     let key = key.finish();
-    let remembered = cache
-        .get("origins", &key)
-        .and_then(|path| std::fs::read(path).ok())
-        .and_then(|bytes| serde_json::from_slice::<Vec<sbom::BaseOrigin>>(&bytes).ok());
-    if let Some(origins) = remembered {
-        return Ok(origins);
+    if let Some(bytes) = cache.read_sealed(Kind::Origins, &key, reporter) {
+        match serde_json::from_slice::<Vec<sbom::BaseOrigin>>(&bytes) {
+            Ok(origins) => return Ok(origins),
+            Err(e) => cache.discard(reporter, Kind::Origins, &key, &e.to_string(), &[]),
+        }
     }
     let origins = sbom::base_origins(base_tree)?;
     let bytes = serde_json::to_vec(&origins).expect("origins serialize");
-    cache.put("origins", &key, &bytes)?;
+    cache.put_sealed(Kind::Origins, &key, &bytes)?;
     Ok(origins)
 }

@@ -161,20 +161,20 @@ pub fn store_blob_checked(
         media_type: media_type.to_string(),
     };
     let intact = cache
-        .get("blobs", blob.key())
+        .get(crate::cache::Kind::Blobs, blob.key())
         .is_some_and(|path| std::fs::read(&path).is_ok_and(|cached| cached == bytes));
     if !intact {
-        if cache.get("blobs", blob.key()).is_some() {
+        if cache.get(crate::cache::Kind::Blobs, blob.key()).is_some() {
             crate::integrity::discard(
                 reporter,
                 cache,
-                "blobs",
+                crate::cache::Kind::Blobs,
                 blob.key(),
                 "differs from its digest",
                 &[],
             );
         }
-        cache.put("blobs", blob.key(), bytes)?;
+        cache.put(crate::cache::Kind::Blobs, blob.key(), bytes)?;
     }
     Ok(blob)
 }
@@ -182,9 +182,11 @@ pub fn store_blob_checked(
 /// The path of a blob in the cache, or an error when it has gone.
 pub fn cached_blob(cache: &Cache, blob: &Blob) -> Result<Utf8PathBuf> {
     cache
-        .get("blobs", blob.key())
+        .get(crate::cache::Kind::Blobs, blob.key())
         .ok_or_else(|| Error::Invalid {
-            path: cache.entry_path("blobs", blob.key()).to_string(),
+            path: cache
+                .entry_path(crate::cache::Kind::Blobs, blob.key())
+                .to_string(),
             message: format!("blob {} is missing from the cache", blob.digest),
             help: "the cache was changed while gopack ran; run the command again".into(),
         })

@@ -129,6 +129,7 @@ fn dpkg_query(args: &[&str]) -> Option<String> {
     let program = Utf8PathBuf::from_path_buf(program).ok()?;
     crate::process::Cmd::new("dpkg-query", program)
         .args(args)
+        .query()
         .read()
         .ok()
 }

@@ -1,9 +1,9 @@
 //! The files of a layer before it is written: entries sorted by path,
 //! parents first, each a folder, bytes, a host file or a symlink.
 
+use crate::cache::stat::StatCache;
 use crate::cache::KeyHasher;
 use crate::error::{IoContext, Result};
-use crate::statcache::StatCache;
 use camino::Utf8PathBuf;
 use std::collections::BTreeMap;
 

@@ -3,12 +3,12 @@
 //! `docker save`'s manifest for one platform. Entries sorted, fixed mtime.
 
 use super::layout;
+use crate::cache::stat::StatCache;
 use crate::cache::{Cache, KeyHasher};
 use crate::error::{IoContext, Result};
 use crate::image::{cached_blob, Blob, Image, PlatformImage};
 use crate::oci::layer::HashingWriter;
 use crate::oci::tar::header;
-use crate::statcache::StatCache;
 use camino::Utf8Path;
 use std::io::Write;
 
@@ -46,7 +46,7 @@ pub fn write(
         .finish();
     let mut stats = StatCache::open(cache, &layout::output_stats_name("archive", path));
     let recorded = cache
-        .get("archives", &key)
+        .get(crate::cache::Kind::Archives, &key)
         .and_then(|record| std::fs::read_to_string(record).ok())
         .filter(|digest| crate::oci::digest::hex_part(digest.trim()).is_some());
     if let Some(digest) = recorded {
@@ -105,6 +105,10 @@ pub fn write(
     writer.flush().at(path, "write")?;
     drop(writer);
     temp.persist(path).map_err(|e| e.error).at(path, "write")?;
-    cache.put("archives", &key, format!("{digest}\n").as_bytes())?;
+    cache.put(
+        crate::cache::Kind::Archives,
+        &key,
+        format!("{digest}\n").as_bytes(),
+    )?;
     Ok(digest)
 }

@@ -2,11 +2,11 @@
 //! `index.json` naming the image once per tag (and listing its attached
 //! artifacts, untagged), and every blob by digest.
 
+use crate::cache::stat::StatCache;
 use crate::cache::Cache;
 use crate::error::{IoContext, Result};
 use crate::image::{cached_blob, Image, REF_NAME};
 use crate::oci::documents::{canonical_json, Descriptor, Index};
-use crate::statcache::StatCache;
 use camino::Utf8Path;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -141,8 +141,15 @@ fn run_helper(name: &str, host: &str, search: &OsStr) -> Result<Option<Credentia
     let captured = Cmd::new(&tool, program)
         .arg("get")
         .stdin(host.as_bytes().to_vec())
+        .query()
         .output()
-        .map_err(|_| missing())?;
+        .map_err(|e| {
+            if crate::process::timed_out(&e) {
+                e
+            } else {
+                missing()
+            }
+        })?;
     if captured.code != Some(0) {
         let said = format!("{}{}", captured.stdout, captured.stderr);
         // What every helper says for a host it has nothing for.

@@ -60,7 +60,9 @@ impl Pusher<'_> {
             return self.push_manifest(&artifact.manifest, tag);
         }
         let manifest = &artifact.manifest;
-        let path = self.cache.entry_path("blobs", manifest.key());
+        let path = self
+            .cache
+            .entry_path(crate::cache::Kind::Blobs, manifest.key());
         let bytes = std::fs::read(&path).at(&path, "read")?;
         if self.put_manifest(&manifest.media_type, &bytes, &manifest.digest)? {
             return Ok(());
@@ -96,7 +98,7 @@ impl Pusher<'_> {
     fn push_blob(&self, blob: &Blob) -> Result<()> {
         self.push_file(
             &blob.digest,
-            &self.cache.entry_path("blobs", blob.key()),
+            &self.cache.entry_path(crate::cache::Kind::Blobs, blob.key()),
             true,
         )
         .map(|_| ())
@@ -156,7 +158,7 @@ impl Pusher<'_> {
     }
 
     fn push_manifest(&self, blob: &Blob, reference: &str) -> Result<()> {
-        let path = self.cache.entry_path("blobs", blob.key());
+        let path = self.cache.entry_path(crate::cache::Kind::Blobs, blob.key());
         let bytes = std::fs::read(&path).at(&path, "read")?;
         self.put_manifest(&blob.media_type, &bytes, reference)
             .map(|_| ())

@@ -220,7 +220,10 @@ mod tests {
         fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
             let path = self
                 .cache
-                .get("blobs", crate::image::digest::hex_of(digest))
+                .get(
+                    crate::cache::Kind::Blobs,
+                    crate::oci::digest::hex_of(digest),
+                )
                 .ok_or("missing")?;
             std::fs::read(path).map_err(|e| e.to_string())
         }

@@ -13,7 +13,7 @@
 //! the previous cache or the new one, never a half-written one. A record
 //! that cannot be parsed is ignored (everything is hashed anew).
 
-use crate::cache::Cache;
+use super::Cache;
 use crate::error::{IoContext, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
@@ -93,9 +93,11 @@ const MAX_UNSEEN: usize = 20_000;
 impl StatCache {
     /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
     pub fn open(cache: &Cache, name: &str) -> StatCache {
-        let file = cache.entry_path("stat", name);
-        let records = std::fs::read_to_string(&file)
+        let file = cache.entry_path(crate::cache::Kind::Stat, name);
+        let records = super::seal::read_regular(&file, super::MAX_SEALED)
             .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|text| parse(&text))
             .unwrap_or_default();
         StatCache {
@@ -218,7 +220,7 @@ impl StatCache {
             ));
         }
         let name = self.file.file_name().unwrap_or("stat");
-        let _ = cache.put("stat", name, text.as_bytes());
+        let _ = cache.put(crate::cache::Kind::Stat, name, text.as_bytes());
     }
 }
 
@@ -226,25 +228,44 @@ impl StatCache {
 /// remembered per identity of the program's file and `context`. Only a native
 /// binary (ELF) that did not change within the racy window is remembered: a
 /// script or shim can answer differently without changing itself.
+///
+/// The record is sealed (kind, key and answer) and must also pass `confirm`, a
+/// check against something outside the cache (Go's `VERSION` file beside its
+/// `bin/`); a record that fails either is reported, removed, and the program
+/// asked again. `confirm` returning `None` means nothing outside the cache can
+/// confirm the answer: the program is asked every time.
 pub fn remembered(
     cache: &Cache,
     program: &Utf8Path,
     context: &str,
+    confirm: impl Fn(&str) -> Option<bool>,
+    reporter: &dyn crate::report::Reporter,
     compute: impl FnOnce() -> Result<String>,
 ) -> Result<String> {
     let Some(key) = program_key(program, context) else {
         return compute();
     };
-    if let Some(entry) = cache.get("tools", &key) {
-        if let Ok(text) = std::fs::read_to_string(entry) {
-            if let Some(answer) = text.strip_suffix('\n') {
-                return Ok(answer.to_string());
-            }
+    let kind = crate::cache::Kind::Tools;
+    if let Some(record) = cache.read_sealed(kind, &key, reporter) {
+        let answer = String::from_utf8(record)
+            .ok()
+            .and_then(|text| text.strip_suffix('\n').map(str::to_string));
+        match answer.as_deref().map(|a| (a, confirm(a))) {
+            Some((answer, Some(true))) => return Ok(answer.to_string()),
+            Some((answer, Some(false))) => cache.discard(
+                reporter,
+                kind,
+                &key,
+                &format!("says {program} is {answer:?}, which its installation contradicts"),
+                &[],
+            ),
+            Some((_, None)) => {}
+            None => cache.discard(reporter, kind, &key, "cannot be read", &[]),
         }
     }
     let answer = compute()?;
-    if !answer.contains('\n') {
-        let _ = cache.put("tools", &key, format!("{answer}\n").as_bytes());
+    if !answer.contains('\n') && confirm(&answer) == Some(true) {
+        let _ = cache.put_sealed(kind, &key, format!("{answer}\n").as_bytes());
     }
     Ok(answer)
 }
@@ -262,7 +283,7 @@ fn program_key(program: &Utf8Path, context: &str) -> Option<String> {
         return None;
     }
     Some(
-        crate::cache::KeyHasher::new("tool/v1")
+        crate::cache::KeyHasher::new("tool/v2")
             .text("path", real.as_str())
             .text("identity", &format!("{identity:?}"))
             .text("context", context)
@@ -396,7 +417,8 @@ mod tests {
     }
 
     fn recorded(cache: &Cache) -> usize {
-        let text = std::fs::read_to_string(cache.entry_path("stat", "t")).unwrap_or_default();
+        let text = std::fs::read_to_string(cache.entry_path(crate::cache::Kind::Stat, "t"))
+            .unwrap_or_default();
         text.lines().count().saturating_sub(1)
     }
 
@@ -541,7 +563,11 @@ mod tests {
         let file = root.join("a.go");
         std::fs::write(&file, "package a\n").unwrap();
         cache
-            .put("stat", "t", format!("{HEADER}\nzz 1 2").as_bytes())
+            .put(
+                crate::cache::Kind::Stat,
+                "t",
+                format!("{HEADER}\nzz 1 2").as_bytes(),
+            )
             .unwrap();
         assert_eq!(
             hash(&cache, &file),
