@@ -23,9 +23,13 @@ pub mod fuzz;
 mod layers;
 mod limits;
 mod loadable;
+mod multicall;
+mod paths;
 mod report;
 mod run;
 mod source;
+mod store;
+mod stream;
 mod zstd;
 
 pub use crate::check_id::{CheckId, Family};
