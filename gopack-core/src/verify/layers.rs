@@ -254,8 +254,9 @@ impl Tree {
         let path = normalize(&raw);
         let at = format!("in layer {}", layer + 1);
         if let Some(why) = name_problem(&raw) {
-            self.paths
-                .push(format!("`{raw}` {at}: {why}, which a naive extractor writes outside the image root"));
+            self.paths.push(format!(
+                "`{raw}` {at}: {why}, which a naive extractor writes outside the image root"
+            ));
         }
         let name = path.rsplit('/').next().unwrap_or("");
         if name == ".wh..wh..opq" {
@@ -308,8 +309,9 @@ impl Tree {
                     "hard link {path} -> `{raw_target}` {at} leads outside the image root"
                 ));
             } else if target == path {
-                self.paths
-                    .push(format!("hard-link loop {path} -> {path} {at}: it links to itself"));
+                self.paths.push(format!(
+                    "hard-link loop {path} -> {path} {at}: it links to itself"
+                ));
             } else {
                 let found = self.nodes.get(&target);
                 self.links.link(&path, &target, found.is_some(), &at);

@@ -64,7 +64,10 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 100]);
         let found = scan_multicall(b"\x7fELF", &mut &bytes[..]).unwrap();
         assert_eq!(found, Some("busybox"));
-        assert_eq!(scan_multicall(b"\x7fELF", &mut &[0u8; 10][..]).unwrap(), None);
+        assert_eq!(
+            scan_multicall(b"\x7fELF", &mut &[0u8; 10][..]).unwrap(),
+            None
+        );
         assert!(is_executable_elf(0o755, b"\x7fELF"));
         assert!(!is_executable_elf(0o644, b"\x7fELF"));
     }

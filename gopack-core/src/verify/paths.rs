@@ -176,4 +176,95 @@ mod tests {
         }
         assert_eq!((findings.kept.len(), findings.more), (MAX_KEPT, 53));
     }
+
+    /// A tar entry written byte by byte: the tar crate's builder refuses
+    /// the names these tests need.
+    pub(crate) fn raw_entry(name: &str, kind: tar::EntryType, link: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        {
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(kind);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+        bytes
+    }
+
+    fn findings(entries: &[Vec<u8>]) -> Vec<String> {
+        let mut layer = entries.concat();
+        layer.resize(layer.len() + 1024, 0);
+        let budget = super::super::limits::Budget::default();
+        let tree =
+            super::super::layers::Tree::read_bytes(&layer, &Default::default(), &budget).unwrap();
+        tree.paths.kept
+    }
+
+    #[test]
+    fn the_tree_reader_finds_every_form() {
+        use tar::EntryType::{Link, Regular, Symlink};
+        let file = |name: &str| raw_entry(name, Regular, "", b"x");
+        let cases: &[(Vec<u8>, &str)] = &[
+            (
+                file("../../../tmp/x"),
+                "`../../../tmp/x` in layer 1: a name with a `..`",
+            ),
+            (file("/tmp/x"), "`/tmp/x` in layer 1: an absolute name"),
+            (
+                raw_entry("../../x", Symlink, "y", b""),
+                "`../../x` in layer 1",
+            ),
+            (
+                raw_entry("app/l", Symlink, "../../etc/shadow", b""),
+                "symlink /app/l -> `../../etc/shadow` in layer 1 leads outside",
+            ),
+            (
+                raw_entry("sh", Link, "../../../../etc/shadow", b""),
+                "hard link /sh -> `../../../../etc/shadow` in layer 1 leads outside",
+            ),
+            (raw_entry("a", Link, "a", b""), "hard-link loop /a -> /a"),
+            (
+                raw_entry("b", Link, "nothing", b""),
+                "hard link /b -> /nothing in layer 1: no entry",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let found = findings(std::slice::from_ref(entry));
+            assert_eq!(found.len(), 1, "{expected}: {found:?}");
+            assert!(found[0].contains(expected), "{expected}: {found:?}");
+        }
+        let found = findings(&[
+            raw_entry("c", Link, "d", b""),
+            raw_entry("d", Link, "c", b""),
+        ]);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("hard-link loop /c -> /d -> /c")),
+            "{found:?}"
+        );
+        // What images hold every day is fine.
+        let found = findings(&[
+            file("./etc/ssl/certs/ca-certificates.crt"),
+            raw_entry(
+                "etc/ssl/cert.pem",
+                Symlink,
+                "/etc/ssl/certs/ca-certificates.crt",
+                b"",
+            ),
+            raw_entry("usr/lib/x", Symlink, "../../lib/x", b""),
+            raw_entry(
+                "etc/ssl/copy.pem",
+                Link,
+                "./etc/ssl/certs/ca-certificates.crt",
+                b"",
+            ),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+    }
 }

@@ -282,4 +282,3 @@ pub(crate) fn clean_name(name: &str) -> String {
 fn safe_name(name: &str) -> bool {
     !name.starts_with('/') && !name.split('/').any(|p| p == "..")
 }
-

@@ -158,3 +158,87 @@ pub(crate) fn read_capped<R: Read>(
     bytes.shrink_to_fit();
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+
+    #[test]
+    fn a_zero_bomb_stops_at_the_budget_having_read_a_fraction_of_it() {
+        // 1 GiB of zeros in one entry, as 1 MiB gzip members (about 1 MiB stored).
+        let mut header = tar::Header::new_gnu();
+        header.set_path("zeros").unwrap();
+        header.set_size(1 << 30);
+        header.set_cksum();
+        let gz = |bytes: &[u8]| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut encoder, bytes).unwrap();
+            encoder.finish().unwrap()
+        };
+        let mut blob = gz(header.as_bytes());
+        let member = gz(&vec![0u8; 1 << 20]);
+        for _ in 0..1024 {
+            blob.extend_from_slice(&member);
+        }
+        let budget = Budget::new(Limits {
+            max_unpacked_size: ByteSize(16 << 20),
+            ..Limits::default()
+        });
+        let mut stored: &[u8] = &blob;
+        let (plain, compression) = decompress(&mut stored).unwrap();
+        assert_eq!(compression, "gzip");
+        let mut archive = tar::Archive::new(super::super::limits::Metered {
+            inner: plain,
+            budget: &budget,
+        });
+        let err = for_each_entry(&mut archive, &budget, |_| Ok(true)).unwrap_err();
+        drop(archive);
+        let err = err.to_string();
+        assert!(
+            err.contains("max-unpacked-size") && err.contains("16.0 MiB"),
+            "{err}"
+        );
+        // A few members were decompressed, not the thousand of them.
+        let read = blob.len() - stored.len();
+        assert!(
+            read < blob.len() / 20,
+            "{read} of {} stored bytes read",
+            blob.len()
+        );
+    }
+
+    /// A PAX record, `LEN key=value\n`, whose length counts itself.
+    pub(crate) fn pax_record(key: &str, value: &str) -> String {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        loop {
+            let record = format!("{len}{body}");
+            if record.len() == len {
+                return record;
+            }
+            len = record.len();
+        }
+    }
+
+    #[test]
+    fn pax_sparse_records_are_refused() {
+        let records = pax_record("GNU.sparse.major", "1") + &pax_record("GNU.sparse.minor", "0");
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        builder
+            .append_data(&mut pax, "PaxHeaders/f", records.as_bytes())
+            .unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_size(3);
+        builder.append_data(&mut header, "f", &b"abc"[..]).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let budget = Budget::default();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let err = for_each_entry(&mut archive, &budget, |_| Ok(true)).unwrap_err();
+        assert!(err.to_string().contains("f is a sparse file"), "{err}");
+    }
+}
