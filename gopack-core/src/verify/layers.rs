@@ -577,14 +577,25 @@ mod tests {
         let wanted = BTreeSet::from(["/etc/passwd".to_string()]);
         let err = Tree::read_bytes(&bytes, &wanted, &budget).unwrap_err();
         assert!(err.to_string().contains("unexpected EOF"), "{err}");
+        // A valid sparse entry: 512 bytes of data after a 1 TiB hole.
         header.set_entry_type(tar::EntryType::GNUSparse);
-        header.set_size(0);
-        header.as_gnu_mut().unwrap().set_real_size(1 << 40);
+        header.set_size(512);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.set_real_size((1 << 40) + 512);
+        gnu.sparse[0]
+            .offset
+            .copy_from_slice(format!("{:011o}\0", 1u64 << 40).as_bytes());
+        gnu.sparse[0]
+            .numbytes
+            .copy_from_slice(format!("{:011o}\0", 512).as_bytes());
         header.set_cksum();
         let mut sparse = header.as_bytes().to_vec();
         sparse.resize(2048, 0);
         let err = Tree::read_bytes(&sparse, &wanted, &budget).unwrap_err();
-        assert!(err.to_string().contains("sparse"), "{err}");
+        assert!(
+            err.to_string().contains("etc/passwd is a sparse file"),
+            "{err}"
+        );
     }
 
     #[test]
