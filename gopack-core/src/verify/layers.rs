@@ -577,14 +577,14 @@ mod tests {
         let wanted = BTreeSet::from(["/etc/passwd".to_string()]);
         let err = Tree::read_bytes(&bytes, &wanted, &budget).unwrap_err();
         assert!(err.to_string().contains("unexpected EOF"), "{err}");
-        // A valid sparse entry: 512 bytes of data after a 1 TiB hole.
+        // A valid sparse entry: 512 bytes of data after a 1 GiB hole.
         header.set_entry_type(tar::EntryType::GNUSparse);
         header.set_size(512);
         let gnu = header.as_gnu_mut().unwrap();
-        gnu.set_real_size((1 << 40) + 512);
+        gnu.set_real_size((1 << 30) + 512);
         gnu.sparse[0]
             .offset
-            .copy_from_slice(format!("{:011o}\0", 1u64 << 40).as_bytes());
+            .copy_from_slice(format!("{:011o}\0", 1u64 << 30).as_bytes());
         gnu.sparse[0]
             .numbytes
             .copy_from_slice(format!("{:011o}\0", 512).as_bytes());
