@@ -513,8 +513,10 @@ fn an_empty_ca_bundle_fails_certs_bundle() {
     let image = Image::new(&[base_layer(), tar(&[file(bundle, b"")])]);
     let layout = image.layout(&dir);
     // Asked for by the app's config, and in a foreign image that ships one.
-    let mut asked = Expectations::default();
-    asked.certs = Some(true);
+    let asked = Expectations {
+        certs: Some(true),
+        ..Default::default()
+    };
     for expect in [asked, Expectations::default()] {
         let report = run(&layout, &expect);
         assert_check(
