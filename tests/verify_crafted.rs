@@ -538,3 +538,22 @@ fn an_empty_ca_bundle_fails_certs_bundle() {
         &["holds no certificate"],
     );
 }
+
+#[test]
+fn an_image_whose_entries_escape_is_not_run() {
+    let (_keep, dir) = scratch();
+    let image = Image::new(&[base_layer(), tar(&[file("../../../tmp/x", b"x")])]);
+    let expect = Expectations {
+        run: true,
+        ..Default::default()
+    };
+    // Skipped before any docker call: the engine never unpacks the layer.
+    let report = run(&image.layout(&dir), &expect);
+    assert_check(&report, "fs.paths", Status::Fail, &["../../../tmp/x"]);
+    assert_check(
+        &report,
+        "run.smoke",
+        Status::Skip,
+        &["not run: fs.paths found entries that reach outside the image root"],
+    );
+}

@@ -104,8 +104,21 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
         let mut checks = checks::check_image(&opened, image, expect);
         checks.extend(attached::checks(&opened, image, expect));
         if expect.run {
-            let policy = expect.policy.run.clone().unwrap_or_default();
-            checks.push(run::smoke_run(source, &opened, image, &policy));
+            let escapes = checks.iter().any(|c| {
+                c.id == CheckId::FsPaths
+                    && c.status == Status::Fail
+                    && !expect.policy.allows(CheckId::FsPaths)
+            });
+            checks.push(if escapes {
+                // Loading the image would have the engine unpack those entries.
+                Check::skip(
+                    CheckId::RunSmoke,
+                    "not run: fs.paths found entries that reach outside the image root",
+                )
+            } else {
+                let policy = expect.policy.run.clone().unwrap_or_default();
+                run::smoke_run(source, &opened, image, &policy)
+            });
         }
         platforms.push(PlatformReport {
             platform: image.platform(),
