@@ -9,7 +9,7 @@
 
 use super::limits::{Budget, Metered};
 use super::multicall::{is_executable_elf, multicall_in, scan_multicall};
-use super::paths::{climbs_out, name_problem, HardLinks, PathFindings};
+use super::paths::{climbs_out, name_problem, shown, HardLinks, PathFindings};
 use super::source::{LayerRef, Store};
 use super::stream::{decompress, finish, for_each_entry, hashing, read_capped, HashState, Timed};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -255,7 +255,8 @@ impl Tree {
         let at = format!("in layer {}", layer + 1);
         if let Some(why) = name_problem(&raw) {
             self.paths.push(format!(
-                "`{raw}` {at}: {why}, which a naive extractor writes outside the image root"
+                "`{}` {at}: {why}, which a naive extractor writes outside the image root",
+                shown(&raw)
             ));
         }
         let name = path.rsplit('/').next().unwrap_or("");
@@ -295,7 +296,9 @@ impl Tree {
             let target = node.link.as_deref().unwrap_or_default();
             if climbs_out(parent(&path), target) {
                 self.paths.push(format!(
-                    "symlink {path} -> `{target}` {at} leads outside the image root"
+                    "symlink {} -> `{}` {at} leads outside the image root",
+                    shown(&path),
+                    shown(target)
                 ));
             }
         } else if kind.is_hard_link() {
@@ -306,9 +309,12 @@ impl Tree {
             let target = normalize(&raw_target);
             if climbs_out("/", &raw_target) {
                 self.paths.push(format!(
-                    "hard link {path} -> `{raw_target}` {at} leads outside the image root"
+                    "hard link {} -> `{}` {at} leads outside the image root",
+                    shown(&path),
+                    shown(&raw_target)
                 ));
             } else if target == path {
+                let path = shown(&path);
                 self.paths.push(format!(
                     "hard-link loop {path} -> {path} {at}: it links to itself"
                 ));

@@ -15,6 +15,27 @@ const MAX_KEPT: usize = 100;
 /// How far a chain of hard links is followed to find a loop.
 const MAX_CHAIN: usize = 64;
 
+/// The longest name a finding shows (a PAX name may be megabytes long).
+const MAX_SHOWN: usize = 200;
+
+/// A name as a finding shows it: control characters escaped (a name must not
+/// drive the terminal that reads the report), and cut when very long.
+pub(crate) fn shown(name: &str) -> String {
+    let mut text = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if i == MAX_SHOWN {
+            text.push('…');
+            break;
+        }
+        if c.is_control() {
+            text.extend(c.escape_default());
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
 /// Why an entry name is unsafe, if it is.
 pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
     if name.starts_with('/') {
@@ -126,8 +147,10 @@ impl HardLinks {
                 }
             }
             findings.push(if looped {
+                let chain: Vec<String> = chain.iter().map(|p| shown(p)).collect();
                 format!("hard-link loop {} {at}", chain.join(" -> "))
             } else {
+                let (name, target) = (shown(&name), shown(&target));
                 format!(
                     "hard link {name} -> {target} {at}: no entry {target} comes before it \
                      in this layer or a lower one"
@@ -156,6 +179,8 @@ mod tests {
         assert!(climbs_out("/", "/../etc/shadow"));
         assert!(climbs_out("/", "../../../../etc/shadow"));
         assert!(!climbs_out("/a", "b/../../c"));
+        assert_eq!(shown("../\x1b[31mred"), "../\\u{1b}[31mred");
+        assert_eq!(shown(&"a".repeat(500)).chars().count(), MAX_SHOWN + 1);
         assert!(climbs_out("/a", "b/../../../c"));
     }
 

@@ -8,7 +8,7 @@
 //! refused.
 
 use super::limits::Budget;
-use super::paths::{climbs_out, name_problem, PathFindings};
+use super::paths::{climbs_out, name_problem, shown, PathFindings};
 use super::stream::{is_sparse, sparse_error};
 use crate::config::ByteSize;
 use crate::error::{Error, IoContext, Result};
@@ -91,7 +91,8 @@ impl Store {
             if let Some(why) = name_problem(&raw) {
                 // Not indexed: nothing may refer to it.
                 findings.push(format!(
-                    "`{raw}` in the archive: {why}, which a naive extractor writes outside its folder"
+                    "`{}` in the archive: {why}, which a naive extractor writes outside its folder",
+                    shown(&raw)
                 ));
                 continue;
             }
@@ -116,7 +117,9 @@ impl Store {
                 };
                 if climbs_out(dir, &target) {
                     findings.push(format!(
-                        "link `{raw}` -> `{target}` in the archive leads outside its folder"
+                        "link `{}` -> `{}` in the archive leads outside its folder",
+                        shown(&raw),
+                        shown(&target)
                     ));
                     continue;
                 }
