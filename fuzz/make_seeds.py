@@ -190,7 +190,39 @@ def document_and_image_seeds():
     write("image_archive", "non-ascii-label.tar", archive([("oci-layout", b"{}"), ("index.json", index2)] + blobs2))
 
 
+def fs_paths_seeds():
+    """Every traversal form fs.paths fails, and the everyday links it lets pass."""
+    REG, SYM, LNK = tarfile.REGTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
+    write("fs_paths", "traversals.tar", tar_bytes([
+        ("../../../tmp/x", REG, b"x", {}),
+        ("/tmp/x", REG, b"x", {}),
+        ("../../x", SYM, b"", {"link": "app"}),
+        ("etc/l", SYM, b"", {"link": "../../../etc/shadow"}),
+        ("etc/m", SYM, b"", {"link": "/../etc/shadow"}),
+        ("etc/h", LNK, b"", {"link": "../../../../etc/shadow"}),
+    ]))
+    write("fs_paths", "hard-links.tar.gz", gzip.compress(tar_bytes([
+        ("etc/passwd", REG, PASSWD, {}),
+        ("a", LNK, b"", {"link": "b"}),
+        ("b", LNK, b"", {"link": "a"}),
+        ("self", LNK, b"", {"link": "self"}),
+        ("nowhere", LNK, b"", {"link": "etc/nothing"}),
+        ("copy", LNK, b"", {"link": "./etc/passwd"}),
+    ]), mtime=0))
+    write("fs_paths", "inside.tar", tar_bytes([
+        ("etc/ssl/certs/ca-certificates.crt", REG, b"", {}),
+        ("etc/ssl/cert.pem", SYM, b"", {"link": "/etc/ssl/certs/ca-certificates.crt"}),
+        ("usr/lib/x", SYM, b"", {"link": "../../lib/x"}),
+    ]))
+    write("fs_paths", "docker-save-escape.tar", archive([
+        ("manifest.json", b'[{"Config":"c.json","Layers":["../../etc/cron.d/x"]}]'),
+        ("../../etc/cron.d/x", b"* * * * * root id\n"),
+        ("/tmp/abs", b"x"),
+    ]))
+
+
 if __name__ == "__main__":
     tar_layer_seeds()
     elf_seeds()
     document_and_image_seeds()
+    fs_paths_seeds()

@@ -15,7 +15,7 @@ pub enum Family {
     Binary,
     /// The user the image runs as.
     User,
-    /// The file tree: shells, setuid, world-writable files.
+    /// The file tree: unsafe paths, shells, setuid, world-writable files.
     Fs,
     /// The CA bundle.
     Certs,
@@ -78,6 +78,7 @@ check_ids! {
     UserNumeric = "user.numeric", User, true;
     UserRoot = "user.root", User, true;
     UserPasswd = "user.passwd", User, true;
+    FsPaths = "fs.paths", Fs, true;
     FsShell = "fs.shell", Fs, true;
     FsSetuid = "fs.setuid", Fs, true;
     FsWorldWritable = "fs.world-writable", Fs, true;

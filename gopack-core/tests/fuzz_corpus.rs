@@ -44,6 +44,11 @@ fn tar_layer_corpus() {
 }
 
 #[test]
+fn fs_paths_corpus() {
+    replay("fs_paths", gopack_core::verify::fuzz::fs_paths);
+}
+
+#[test]
 fn elf_binary_corpus() {
     replay("elf_binary", gopack_core::verify::fuzz::elf_binary);
 }

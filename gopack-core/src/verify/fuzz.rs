@@ -9,7 +9,8 @@ use super::buildinfo::read_build_info;
 use super::elf::{self, ElfFacts};
 use super::layers::Tree;
 use super::limits::Budget;
-use super::source::blob_name;
+use super::paths::{climbs_out, name_problem};
+use super::source::{blob_name, Store};
 use super::{verify, Expectations, ImageSource};
 use crate::config::{ByteSize, Limits, Policy};
 use crate::oci::documents::{ImageConfig, Index, Manifest};
@@ -37,6 +38,47 @@ pub fn tar_layer(bytes: &[u8]) {
         for path in tree.nodes.keys().take(64) {
             let _ = tree.resolve(path);
         }
+    }
+}
+
+/// `fs.paths`: the tree reader's findings on a layer (names, symlink and
+/// hard-link targets, links to nothing, loops), the same bytes indexed as an
+/// image archive (its members' names and links), and the lexical rules on
+/// every line of the input.
+pub fn fs_paths(bytes: &[u8]) {
+    let budget = Budget::new(small_limits());
+    if let Ok(tree) = Tree::read_bytes(bytes, &BTreeSet::new(), &budget) {
+        assert!(tree.paths.kept.len() <= tree.paths.len());
+        for path in tree.nodes.keys().take(64) {
+            let _ = tree.resolve(path);
+        }
+    }
+    if let Ok(mut file) = tempfile::Builder::new()
+        .prefix("gopack-fuzz-")
+        .suffix(".tar")
+        .tempfile()
+    {
+        if file.write_all(bytes).is_ok() {
+            if let Some(path) = file.path().to_str() {
+                if let Ok(store) = Store::open(path.into(), Budget::new(small_limits())) {
+                    let _ = store.findings.len();
+                    for name in [
+                        "manifest.json",
+                        "index.json",
+                        "../../etc/passwd",
+                        "/etc/passwd",
+                    ] {
+                        let _ = store.has(name);
+                    }
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().take(256).collect();
+    for pair in lines.windows(2) {
+        let _ = name_problem(pair[0]);
+        let _ = climbs_out(pair[0], pair[1]);
     }
 }
 

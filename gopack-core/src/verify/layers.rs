@@ -8,13 +8,12 @@
 //! from its layer on demand.
 
 use super::limits::{Budget, Metered};
+use super::multicall::{is_executable_elf, multicall_in, scan_multicall};
+use super::paths::{climbs_out, name_problem, shown, HardLinks, PathFindings};
 use super::source::{LayerRef, Store};
-use crate::config::ByteSize;
-use sha2::{Digest as _, Sha256};
-use std::cell::RefCell;
+use super::stream::{decompress, finish, for_each_entry, hashing, read_capped, HashState, Timed};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{self, BufRead, BufReader, Read};
-use std::rc::Rc;
+use std::io::{self, Read};
 
 /// A file's bytes, read once and shared by the checks that need them.
 pub(crate) type FileBytes = std::sync::Arc<Vec<u8>>;
@@ -84,57 +83,10 @@ pub(crate) struct Tree {
     pub nodes: BTreeMap<String, Node>,
     /// Whole contents of wanted files, by (layer, path in the layer).
     captured: HashMap<(usize, Box<str>), FileBytes>,
-}
-
-/// Hashes and counts what goes through it into a shared state.
-struct Hashing<R> {
-    inner: R,
-    state: Rc<RefCell<(Sha256, u64)>>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut state = self.state.borrow_mut();
-        state.0.update(&buf[..n]);
-        state.1 += n as u64;
-        Ok(n)
-    }
-}
-
-fn hashing<R: Read>(inner: R) -> (Hashing<R>, Rc<RefCell<(Sha256, u64)>>) {
-    let state = Rc::new(RefCell::new((Sha256::new(), 0)));
-    (
-        Hashing {
-            inner,
-            state: state.clone(),
-        },
-        state,
-    )
-}
-
-fn finish(state: &Rc<RefCell<(Sha256, u64)>>) -> (String, u64) {
-    let state = state.borrow();
-    (
-        format!("sha256:{}", hex::encode(state.0.clone().finalize())),
-        state.1,
-    )
-}
-
-/// A decompressing reader over a blob, chosen by its first bytes.
-fn decompress<'a, R: Read + 'a>(raw: R) -> io::Result<(Box<dyn Read + 'a>, &'static str)> {
-    let mut buffered = BufReader::new(raw);
-    let magic = buffered.fill_buf()?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
-        Ok((
-            Box::new(flate2::read::MultiGzDecoder::new(buffered)),
-            "gzip",
-        ))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok((Box::new(super::zstd::Decoder::new(buffered)?), "zstd"))
-    } else {
-        Ok((Box::new(buffered), "none"))
-    }
+    /// Entries that could reach outside the image root (`fs.paths`).
+    pub paths: PathFindings,
+    /// The hard links of the layer being read.
+    links: HardLinks,
 }
 
 /// Turns a tar path into an absolute, normalized image path (`/etc/passwd`).
@@ -150,50 +102,6 @@ pub(crate) fn normalize(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
-}
-
-/// Markers of multi-call binaries that give a shell, found in their help texts.
-const MULTICALL_MARKERS: &[(&[u8], &str)] = &[
-    (b"BusyBox is a multi-call binary", "busybox"),
-    (b"BusyBox v1.", "busybox"),
-    (b"landley.net/toybox", "toybox"),
-];
-
-fn is_executable_elf(mode: u32, head: &[u8]) -> bool {
-    mode & 0o111 != 0 && head.starts_with(b"\x7fELF")
-}
-
-fn multicall_in(bytes: &[u8]) -> Option<&'static str> {
-    MULTICALL_MARKERS
-        .iter()
-        .find(|(marker, _)| super::elf::contains(bytes, marker))
-        .map(|(_, name)| *name)
-}
-
-/// Streams the rest of a file (after `head`) in chunks, keeping an overlap so
-/// that a marker across two chunks is found; memory stays bounded.
-fn scan_multicall(head: &[u8], rest: &mut impl Read) -> io::Result<Option<&'static str>> {
-    let keep = MULTICALL_MARKERS
-        .iter()
-        .map(|(m, _)| m.len())
-        .max()
-        .unwrap_or(0);
-    let mut window = head.to_vec();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        if let Some(found) = multicall_in(&window) {
-            // Drain the entry so the tar reader stays in step (it skips anyway).
-            io::copy(rest, &mut io::sink())?;
-            return Ok(Some(found));
-        }
-        let n = rest.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let start = window.len().saturating_sub(keep);
-        window.drain(..start);
-        window.extend_from_slice(&chunk[..n]);
-    }
 }
 
 fn parent(path: &str) -> &str {
@@ -253,11 +161,13 @@ impl Tree {
             inner: plain,
             budget,
         });
-        for_each_entry(&mut archive, budget, |entry| {
+        let result = for_each_entry(&mut archive, budget, |entry| {
             let op = tree.entry_op(0, entry, wanted, budget)?;
             tree.apply(0, op);
             Ok(true)
-        })?;
+        });
+        tree.end_layer();
+        result?;
         Ok(tree)
     }
 
@@ -287,7 +197,7 @@ impl Tree {
         };
         let budget = &store.budget;
         let (raw, raw_state) = hashing(raw);
-        let result = (|| -> io::Result<Rc<RefCell<(Sha256, u64)>>> {
+        let result = (|| -> io::Result<HashState> {
             let (plain, compression) = decompress(raw)?;
             reading.compression = compression;
             let (plain, plain_state) = hashing(plain);
@@ -307,6 +217,7 @@ impl Tree {
             io::copy(&mut archive.into_inner(), &mut io::sink())?;
             Ok(plain_state)
         })();
+        self.end_layer();
         match result {
             Ok(plain_state) => {
                 let (digest, size) = finish(&raw_state);
@@ -316,9 +227,10 @@ impl Tree {
             }
             Err(e) => {
                 reading.error = Some(e.to_string());
-                // Hash the stored bytes on their own, to say whether the blob changed.
-                if let Ok(mut raw) = store.open_blob(&layer.name) {
-                    let (mut hashed, state) = hashing(&mut raw);
+                // Hash the stored bytes on their own, to say whether the blob
+                // changed; not past the time budget.
+                if let Ok(raw) = store.open_blob(&layer.name) {
+                    let (mut hashed, state) = hashing(Timed { inner: raw, budget });
                     if io::copy(&mut hashed, &mut io::sink()).is_ok() {
                         let (digest, size) = finish(&state);
                         reading.digest = Some(digest);
@@ -338,7 +250,15 @@ impl Tree {
         wanted: &BTreeSet<String>,
         budget: &Budget,
     ) -> io::Result<Op> {
-        let path = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let path = normalize(&raw);
+        let at = format!("in layer {}", layer + 1);
+        if let Some(why) = name_problem(&raw) {
+            self.paths.push(format!(
+                "`{}` {at}: {why}, which a naive extractor writes outside the image root",
+                shown(&raw)
+            ));
+        }
         let name = path.rsplit('/').next().unwrap_or("");
         if name == ".wh..wh..opq" {
             return Ok(Op::Opaque(parent(&path).to_string()));
@@ -373,13 +293,37 @@ impl Tree {
             node.link = entry
                 .link_name_bytes()
                 .map(|l| String::from_utf8_lossy(&l).into());
+            let target = node.link.as_deref().unwrap_or_default();
+            if climbs_out(parent(&path), target) {
+                self.paths.push(format!(
+                    "symlink {} -> `{}` {at} leads outside the image root",
+                    shown(&path),
+                    shown(target)
+                ));
+            }
         } else if kind.is_hard_link() {
-            let target = entry
+            let raw_target = entry
                 .link_name_bytes()
-                .map(|l| normalize(&String::from_utf8_lossy(&l)))
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
                 .unwrap_or_default();
-            if let Some(found) = self.nodes.get(&target) {
-                node = found.clone();
+            let target = normalize(&raw_target);
+            if climbs_out("/", &raw_target) {
+                self.paths.push(format!(
+                    "hard link {} -> `{}` {at} leads outside the image root",
+                    shown(&path),
+                    shown(&raw_target)
+                ));
+            } else if target == path {
+                let path = shown(&path);
+                self.paths.push(format!(
+                    "hard-link loop {path} -> {path} {at}: it links to itself"
+                ));
+            } else {
+                let found = self.nodes.get(&target);
+                self.links.link(&path, &target, found.is_some(), &at);
+                if let Some(found) = found {
+                    node = found.clone();
+                }
             }
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             node.kind = Kind::File;
@@ -401,6 +345,11 @@ impl Tree {
             }
         }
         Ok(Op::Put(path, node))
+    }
+
+    /// Ends a layer: its hard links that led nowhere become findings.
+    fn end_layer(&mut self) {
+        self.links.finish(&mut self.paths);
     }
 
     /// Does what one entry of the layer at `layer` says.
@@ -552,60 +501,6 @@ impl Tree {
     }
 }
 
-/// Calls `each` with every entry of a layer's tar, within the budget: each
-/// entry counts, and the reader may take only a bounded number of bytes for
-/// headers between entries. `each` returns whether to go on.
-fn for_each_entry<R: Read>(
-    archive: &mut tar::Archive<R>,
-    budget: &Budget,
-    mut each: impl FnMut(&mut tar::Entry<'_, R>) -> io::Result<bool>,
-) -> io::Result<()> {
-    let mut entries = archive.entries()?;
-    while let Some(entry) = budget.next_header(|| entries.next()) {
-        let mut entry = entry?;
-        budget.entry()?;
-        if entry.header().entry_type().is_gnu_sparse() {
-            // Holes are made up by the reader, not read: no budget would see them.
-            return Err(io::Error::other(format!(
-                "{} is a sparse file, which image layers do not hold",
-                String::from_utf8_lossy(&entry.path_bytes())
-            )));
-        }
-        if !each(&mut entry)? {
-            return Ok(());
-        }
-        // The rest of the data is read here, where it is metered, not while
-        // the reader looks for the next header.
-        io::copy(&mut entry, &mut io::sink())?;
-    }
-    Ok(())
-}
-
-/// Reads an entry's data whole; its header's size was checked against the budget.
-fn read_capped<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    claimed: u64,
-    budget: &Budget,
-) -> io::Result<Vec<u8>> {
-    let max = budget.limits.max_file_size.0;
-    // A claim is not trusted for more than a first allocation.
-    let first = claimed.min(max).min(8 << 20);
-    let mut bytes = Vec::with_capacity(usize::try_from(first).unwrap_or(0));
-    entry.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(io::Error::other(super::limits::over(
-            "max-file-size",
-            format!(
-                "a file is larger than its tar header says, and than {}",
-                ByteSize(max)
-            ),
-            "1GiB",
-        )));
-    }
-    bytes.shrink_to_fit();
-    Ok(bytes)
-}
-
 fn head(bytes: &[u8]) -> [u8; HEAD] {
     let mut head = [0; HEAD];
     let n = bytes.len().min(HEAD);
@@ -688,14 +583,25 @@ mod tests {
         let wanted = BTreeSet::from(["/etc/passwd".to_string()]);
         let err = Tree::read_bytes(&bytes, &wanted, &budget).unwrap_err();
         assert!(err.to_string().contains("unexpected EOF"), "{err}");
+        // A valid sparse entry: 512 bytes of data after a 1 GiB hole.
         header.set_entry_type(tar::EntryType::GNUSparse);
-        header.set_size(0);
-        header.as_gnu_mut().unwrap().set_real_size(1 << 40);
+        header.set_size(512);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.set_real_size((1 << 30) + 512);
+        gnu.sparse[0]
+            .offset
+            .copy_from_slice(format!("{:011o}\0", 1u64 << 30).as_bytes());
+        gnu.sparse[0]
+            .numbytes
+            .copy_from_slice(format!("{:011o}\0", 512).as_bytes());
         header.set_cksum();
         let mut sparse = header.as_bytes().to_vec();
         sparse.resize(2048, 0);
         let err = Tree::read_bytes(&sparse, &wanted, &budget).unwrap_err();
-        assert!(err.to_string().contains("sparse"), "{err}");
+        assert!(
+            err.to_string().contains("etc/passwd is a sparse file"),
+            "{err}"
+        );
     }
 
     #[test]

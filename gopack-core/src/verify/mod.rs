@@ -21,9 +21,13 @@ pub mod fuzz;
 mod layers;
 mod limits;
 mod loadable;
+mod multicall;
+mod paths;
 mod report;
 mod run;
 mod source;
+mod store;
+mod stream;
 mod zstd;
 
 pub use crate::check_id::{CheckId, Family};
@@ -107,8 +111,21 @@ pub fn verify(source: &ImageSource, expect: &Expectations) -> Result<Report> {
             checks.push(checks::sign::check_platform(&opened, image, key));
         }
         if expect.run {
-            let policy = expect.policy.run.clone().unwrap_or_default();
-            checks.push(run::smoke_run(source, &opened, image, &policy));
+            let escapes = checks.iter().any(|c| {
+                c.id == CheckId::FsPaths
+                    && c.status == Status::Fail
+                    && !expect.policy.allows(CheckId::FsPaths)
+            });
+            checks.push(if escapes {
+                // Loading the image would have the engine unpack those entries.
+                Check::skip(
+                    CheckId::RunSmoke,
+                    "not run: fs.paths found entries that reach outside the image root",
+                )
+            } else {
+                let policy = expect.policy.run.clone().unwrap_or_default();
+                run::smoke_run(source, &opened, image, &policy)
+            });
         }
         platforms.push(PlatformReport {
             platform: image.platform(),

@@ -7,21 +7,18 @@
 //! seeking into the tar, never by unpacking it.
 
 use super::limits::Budget;
+pub(crate) use super::store::{Location, Store};
 use crate::config::Limits;
 use crate::error::{Error, IoContext, Result};
 use crate::oci::documents::{ImageConfig, Index, Manifest};
 use crate::toolchain::Docker;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::str::FromStr;
 
-/// The most a JSON document (index, manifest, config) of an image may weigh.
-const MAX_JSON: u64 = 16 << 20;
 /// The most platform images one source may hold (each gets a report).
 const MAX_IMAGES: usize = 256;
 
@@ -80,224 +77,6 @@ impl Format {
             Format::DockerArchive => "docker archive",
         }
     }
-}
-
-/// One entry of an archive's index.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TarEntry {
-    offset: u64,
-    size: u64,
-}
-
-/// Where blobs are: a folder, or a tar file indexed by name; and the budget
-/// every read from them charges.
-#[derive(Debug)]
-pub(crate) struct Store {
-    pub(crate) location: Location,
-    pub(crate) budget: Budget,
-}
-
-/// A folder, or a tar file indexed by name.
-#[derive(Debug)]
-pub(crate) enum Location {
-    Dir(Utf8PathBuf),
-    Tar {
-        path: Utf8PathBuf,
-        entries: HashMap<String, TarEntry>,
-    },
-}
-
-impl Store {
-    /// A folder read within `budget`.
-    pub(crate) fn dir(path: Utf8PathBuf, budget: Budget) -> Store {
-        Store {
-            location: Location::Dir(path),
-            budget,
-        }
-    }
-
-    /// Opens a folder or indexes an archive.
-    pub(crate) fn open(path: &Utf8Path, budget: Budget) -> Result<Store> {
-        let meta = std::fs::metadata(path).at(path, "read")?;
-        if meta.is_dir() {
-            return Ok(Store::dir(path.to_path_buf(), budget));
-        }
-        let file = File::open(path).at(path, "open")?;
-        let mut archive = tar::Archive::new(file);
-        let not_tar = |e: std::io::Error| Error::Invalid {
-            path: path.to_string(),
-            message: format!("not a readable tar archive: {e}"),
-            help: "pass an OCI layout folder, an OCI archive, a `docker save` archive, \
-                   or docker:NAME for an image of the local engine"
-                .into(),
-        };
-        let mut entries = HashMap::new();
-        let mut links: Vec<(String, String)> = Vec::new();
-        // Seeks over each entry's data instead of reading it.
-        for entry in archive.entries_with_seek().map_err(not_tar)? {
-            let entry = entry.map_err(not_tar)?;
-            budget.entry().map_err(not_tar)?;
-            budget.check_time().map_err(not_tar)?;
-            let name = clean_name(&String::from_utf8_lossy(&entry.path_bytes()));
-            let kind = entry.header().entry_type();
-            if kind.is_file() {
-                entries.insert(
-                    name,
-                    TarEntry {
-                        offset: entry.raw_file_position(),
-                        size: entry.size(),
-                    },
-                );
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                let Some(target) = entry.link_name_bytes() else {
-                    continue;
-                };
-                let target = String::from_utf8_lossy(&target).into_owned();
-                let target = if kind.is_symlink() && !target.starts_with('/') {
-                    let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                    clean_name(&format!("{dir}/{target}"))
-                } else {
-                    clean_name(&target)
-                };
-                links.push((name, target));
-            }
-        }
-        // Links (inside the archive) may point at links; a few rounds settle any sane archive.
-        for _ in 0..8 {
-            for (name, target) in &links {
-                if let Some(found) = entries.get(target).copied() {
-                    entries.entry(name.clone()).or_insert(found);
-                }
-            }
-        }
-        Ok(Store {
-            location: Location::Tar {
-                path: path.to_path_buf(),
-                entries,
-            },
-            budget,
-        })
-    }
-
-    /// The file the store reads from, for messages.
-    pub(crate) fn path(&self) -> &Utf8Path {
-        match &self.location {
-            Location::Dir(path) | Location::Tar { path, .. } => path,
-        }
-    }
-
-    /// Whether `name` (e.g. `index.json`) is in the store (as a file or not).
-    pub(crate) fn has(&self, name: &str) -> bool {
-        match &self.location {
-            Location::Dir(dir) => safe_name(name) && dir.join(name).symlink_metadata().is_ok(),
-            Location::Tar { entries, .. } => entries.contains_key(&clean_name(name)),
-        }
-    }
-
-    /// A reader of `name`'s bytes.
-    pub(crate) fn open_blob(&self, name: &str) -> Result<Box<dyn Read + '_>> {
-        match &self.location {
-            Location::Dir(dir) => Ok(Box::new(self.open_in_dir(dir, name)?)),
-            Location::Tar { path, entries } => {
-                let entry = entries
-                    .get(&clean_name(name))
-                    .ok_or_else(|| self.missing(name))?;
-                let mut file = File::open(path).at(path, "open")?;
-                file.seek(SeekFrom::Start(entry.offset)).at(path, "read")?;
-                Ok(Box::new(file.take(entry.size)))
-            }
-        }
-    }
-
-    /// Opens a regular file inside the folder: a symlink on the way (which
-    /// could lead to any file of the host), a FIFO or a device is refused.
-    fn open_in_dir(&self, dir: &Utf8Path, name: &str) -> Result<File> {
-        use std::os::unix::fs::OpenOptionsExt;
-        if !safe_name(name) {
-            return Err(self.missing(name));
-        }
-        let mut path = dir.to_path_buf();
-        for part in name.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            path.push(part);
-            match path.symlink_metadata() {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(self.missing(name))
-                }
-                Err(e) => return Err(Error::io(path, "read", e)),
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(self.not_regular(name, &path, "a symbolic link"))
-                }
-                Ok(_) => {}
-            }
-        }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-            .at(&path, "open")?;
-        let meta = file.metadata().at(&path, "read")?;
-        if !meta.is_file() {
-            return Err(self.not_regular(name, &path, "not a regular file"));
-        }
-        Ok(file)
-    }
-
-    /// Reads a small file (a JSON document) whole.
-    pub(crate) fn read_small(&self, name: &str) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        self.open_blob(name)?
-            .take(MAX_JSON)
-            .read_to_end(&mut bytes)
-            .at(self.at(name), "read")?;
-        Ok(bytes)
-    }
-
-    /// `archive.tar!name` or `folder/name`, for messages.
-    pub(crate) fn at(&self, name: &str) -> String {
-        match &self.location {
-            Location::Dir(dir) => dir.join(name).to_string(),
-            Location::Tar { path, .. } => format!("{path}!{name}"),
-        }
-    }
-
-    fn missing(&self, name: &str) -> Error {
-        Error::Invalid {
-            path: self.at(name),
-            message: "the image refers to this file but it is missing".into(),
-            help: "the image is incomplete; write it again (e.g. `skopeo copy` or `docker save`)"
-                .into(),
-        }
-    }
-
-    fn not_regular(&self, name: &str, path: &Utf8Path, what: &str) -> Error {
-        Error::Invalid {
-            path: self.at(name),
-            message: format!("{path} is {what}: verify reads only regular files inside the image"),
-            help: "an image's blobs are plain files; copy the image with `skopeo copy` or \
-                   `cp -rL` from a source you trust"
-                .into(),
-        }
-    }
-}
-
-/// Strips `./` and leading `/` from archive names.
-fn clean_name(name: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in name.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    parts.join("/")
-}
-
-/// A name from a manifest must stay inside the layout folder.
-fn safe_name(name: &str) -> bool {
-    !name.starts_with('/') && !name.split('/').any(|p| p == "..")
 }
 
 /// A layer of an image: the blob and what it should hash to.
@@ -724,6 +503,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::clean_name;
     use super::*;
 
     #[test]

@@ -1,8 +1,50 @@
-//! Checks of the file tree: no shell, no setuid/setgid files, nothing
-//! world-writable but a sticky /tmp.
+//! Checks of the file tree: no entry that reaches outside the image root, no
+//! shell, no setuid/setgid files, nothing world-writable but a sticky /tmp.
 
 use super::super::layers::{Kind, Tree};
+use super::super::paths::PathFindings;
+use super::super::source::Store;
 use super::{Check, CheckId, SHELLS};
+
+/// `fs.paths`: what the archive's index and the layers' entries found;
+/// `complete`: whether every layer was read to its end.
+pub(super) fn paths_check(tree: &Tree, store: &Store, complete: bool) -> Check {
+    let mut findings = PathFindings::default();
+    findings.extend(&store.findings);
+    findings.extend(&tree.paths);
+    if findings.is_empty() {
+        return if complete {
+            Check::pass(
+                CheckId::FsPaths,
+                "every entry stays inside the image root: relative names without `..`, \
+                 links that stay inside, hard links to entries that exist",
+            )
+        } else {
+            Check::skip(
+                CheckId::FsPaths,
+                "the image's layers could not be read to their end (see blobs.digest)",
+            )
+        };
+    }
+    let mut details = findings.kept[1..].to_vec();
+    if findings.more > 0 {
+        details.push(format!("and {} more", findings.more));
+    }
+    Check::fail(
+        CheckId::FsPaths,
+        format!(
+            "{} entr{} could reach outside the image root: {}",
+            findings.len(),
+            if findings.len() == 1 { "y" } else { "ies" },
+            findings.kept[0]
+        ),
+    )
+    .details(details)
+    .remedy(
+        "do not unpack or run this image; rebuild it from a source you trust (tar entries \
+         have relative names without `..`, and links stay inside the image)",
+    )
+}
 
 pub(super) fn shell_check(tree: &Tree) -> Check {
     let found: Vec<String> = tree

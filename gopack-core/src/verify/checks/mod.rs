@@ -71,6 +71,11 @@ pub(crate) fn check_image(
     entry.push(config::entrypoint_config_check(&config, &program, expect));
     if !readable {
         for &id in CheckId::ALL.iter().filter(|id| id.reads_files()) {
+            if id == CheckId::FsPaths {
+                // What was read before the layer stopped is reported all the same.
+                entry.push(fs::paths_check(&tree, &opened.store, false));
+                continue;
+            }
             entry.push(Check::skip(
                 id,
                 "the image's layers could not be read to their end (see blobs.digest)",
@@ -201,6 +206,7 @@ pub(crate) fn check_image(
     ));
     checks.extend(entry);
     checks.extend(user_checks);
+    checks.push(fs::paths_check(&tree, &opened.store, true));
     checks.push(fs::shell_check(&tree));
     checks.push(fs::setuid_check(&tree));
     checks.push(fs::world_writable_check(&tree));
