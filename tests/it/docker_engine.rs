@@ -13,8 +13,7 @@
 //! Tests take one lock so that builds do not compete on small machines, and
 //! remove every image they made (app tags, deps tags, dangling stage images).
 
-mod support;
-
+use crate::support::*;
 use gopack_core::cache::KeyHasher;
 use gopack_core::config::Overrides;
 use gopack_core::engine::{DockerEngine, DockerOptions, OciEngine};
@@ -22,7 +21,6 @@ use gopack_core::report::{Event, Recorder};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use support::*;
 
 /// The GOROOT of the `go` the tests use, as go reports it (any install, any version).
 fn goroot() -> String {

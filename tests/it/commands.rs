@@ -1,11 +1,9 @@
 //! The small commands: `clean` (outputs, cache and deps images, with a dry
 //! run) and `run` (pack, load, `docker run --rm`, exit code passed through).
 
-mod support;
-
+use crate::support::*;
 use camino::Utf8Path;
 use std::process::Command;
-use support::*;
 
 fn two_apps() -> TestWorkspace {
     let ws = TestWorkspace::new(

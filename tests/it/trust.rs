@@ -1,10 +1,8 @@
 //! What gopack refuses to trust: bad settings, a damaged cache, concurrent runs.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
-use support::*;
 
 fn hello_workspace() -> TestWorkspace {
     let ws = TestWorkspace::new(

@@ -2,14 +2,12 @@
 //! that keep it as it was meant to be — docs that match the code, and rules
 //! about where things live.
 
-mod support;
-
 use gopack_core::config::{AppConfig, Config, Limits, Policy, RunPolicy, UserConfig};
 use gopack_core::verify::CheckId;
 use std::collections::BTreeSet;
 
 fn read(path: &str) -> String {
-    let path = support::repo_root().join(path);
+    let path = crate::support::repo_root().join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -88,7 +86,7 @@ fn every_check_is_documented_and_every_documented_check_exists() {
 
 /// Every `.rs` file of gopack-core's sources: its path under `src/` and its text.
 fn core_sources() -> Vec<(String, String)> {
-    let src = support::repo_root().join("gopack-core/src");
+    let src = crate::support::repo_root().join("gopack-core/src");
     let mut files = Vec::new();
     let mut stack = vec![src.clone()];
     while let Some(dir) = stack.pop() {
@@ -175,7 +173,7 @@ fn code_blocks(markdown: &str) -> Vec<(String, String)> {
 #[test]
 fn adopt_md_shows_what_examples_monorepo_contains() {
     let docs = read("docs/adopt.md");
-    let example = support::repo_root().join("examples/monorepo");
+    let example = crate::support::repo_root().join("examples/monorepo");
     let mut files = Vec::new();
     let mut stack = vec![example.clone()];
     while let Some(dir) = stack.pop() {

@@ -4,12 +4,10 @@
 //! or end up in labels, and a git repository another process is using. Each
 //! runs the real `cargo xtask` under a watchdog, so a hang fails the test.
 
-mod support;
-
+use crate::support::*;
 use camino::Utf8Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 /// Longer than any of these runs takes on a loaded machine; a hang fails here.
 const WATCHDOG: Duration = Duration::from_secs(300);

@@ -1,11 +1,9 @@
 //! `cargo xtask build`: real `go`, real cache, real failures.
 
-mod support;
-
+use crate::support::*;
 use gopack_core::build::Builder;
 use gopack_core::config::Overrides;
 use gopack_core::report::{Event, Recorder};
-use support::*;
 
 const HELLO: &str = r#"
 [[workspace.metadata.gopack.apps]]

@@ -3,14 +3,12 @@
 //! archives and OCI layouts/archives made by skopeo; good ones pass, broken ones
 //! fail on the check that should catch them.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::config::{Tzdata, UserConfig};
 use gopack_core::verify::{read_build_info, verify, Expectations, ImageSource, Report, Status};
 use std::process::Command;
 use std::sync::OnceLock;
-use support::*;
 
 /// Go binaries built once per test process.
 struct Binaries {

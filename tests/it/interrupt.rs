@@ -2,14 +2,12 @@
 //! it started, leaves no temporary file and exits 130; `run` passes SIGTERM on
 //! to the container; a `go` that never answers is an error in bounded time.
 
-mod support;
-
+use crate::support::*;
 use camino::Utf8Path;
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 fn hello_workspace() -> TestWorkspace {
     let ws = TestWorkspace::new(

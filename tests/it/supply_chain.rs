@@ -2,13 +2,11 @@
 //! validators against `go version -m`, provenance, OCI 1.1 attachment in the
 //! layout and on a registry, extra files, tag templates.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
-use support::*;
 
 const SPDX: &str = "application/spdx+json";
 const CYCLONEDX: &str = "application/vnd.cyclonedx+json";

@@ -1,11 +1,9 @@
 //! `cargo xtask pack`: reproducible images that independent clients accept.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 use std::process::Command;
-use support::*;
 
 fn app_toml(name: &str, platforms: &str, extra: &str) -> String {
     format!(

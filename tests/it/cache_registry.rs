@@ -3,13 +3,11 @@
 //! registry that is down, answers 500 or holds a damaged blob is a warning and
 //! a local build with the same digest; read mode pushes nothing.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::process::{Command, Output};
-use support::*;
 
 const APPS: &str = r#"
 [[workspace.metadata.gopack.apps]]

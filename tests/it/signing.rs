@@ -5,13 +5,11 @@
 //! envelopes in the layout; `verify --key` passes with the key and fails with
 //! another key, a signature copied from another image, and a tampered payload.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use std::process::Command;
-use support::*;
 
 const SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const SIGNATURE: &str = "dev.cosignproject.cosign/signature";

@@ -3,12 +3,10 @@
 //! reported, removed and rebuilt in the same run, which exits 0 with the
 //! image it would have made from an empty cache.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use support::*;
 
 fn hello_workspace() -> TestWorkspace {
     let ws = TestWorkspace::new(

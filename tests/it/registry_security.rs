@@ -7,12 +7,10 @@
 //! on another host, only with `--insecure-registry-credentials`, and when
 //! refused nothing is sent.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output};
-use support::*;
 
 /// `ci:s3cret`, bcrypt (cost 5), for the registry's htpasswd file.
 const HTPASSWD: &str = "ci:$2b$05$lxZkQWLSEqd6PbJn02m0Y.1lEcUE4ig8WD75SK74LvCVzFPFOqG5a\n";

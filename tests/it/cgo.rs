@@ -3,14 +3,12 @@
 //! pass verify; the dynamic image holds exactly what `ldd` lists; a missing
 //! library fails verify by name; arm64 builds with the configured cross compiler.
 
-mod support;
-
+use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::verify::{verify, Expectations, ImageSource, Status};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
-use support::*;
 
 const LIBRARIES_LABEL: &str = "io.gopack.cgo.libraries";
 

@@ -3,12 +3,10 @@
 //! docs/ci.md documents; without it, a person reads what was made and the
 //! next command; a host CLI mounts gopack's commands without collisions.
 
-mod support;
-
+use crate::support::*;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 use std::process::Output;
-use support::*;
 
 const APPS: &str = r#"
 [[workspace.metadata.gopack.apps]]

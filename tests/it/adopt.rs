@@ -3,15 +3,13 @@
 //! makes an image that serves `/healthz` in docker, its own subcommand still
 //! works, and its source tree is left as it was.
 
-mod support;
-
+use crate::support::{docker_engine, repo_root, run_ok, text};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::{docker_engine, repo_root, run_ok, text};
 
 const EXAMPLE: &str = "examples/monorepo";
 
@@ -88,7 +86,7 @@ impl Monorepo {
             .tempdir_in(&parent)
             .unwrap();
         let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
-        support::copy_dir(&repo_root().join(EXAMPLE), &root);
+        crate::support::copy_dir(&repo_root().join(EXAMPLE), &root);
         let monorepo = Monorepo { _dir: dir, root };
         monorepo.git(&["init", "--quiet", "--initial-branch=main"]);
         monorepo.git(&["add", "-A"]);
@@ -174,7 +172,7 @@ fn image_id(layout: &Utf8Path) -> String {
     let top: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let mut document =
-        support::layout_json(layout, top["manifests"][0]["digest"].as_str().unwrap());
+        crate::support::layout_json(layout, top["manifests"][0]["digest"].as_str().unwrap());
     if let Some(manifests) = document["manifests"].as_array() {
         let arch = match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -185,7 +183,7 @@ fn image_id(layout: &Utf8Path) -> String {
             .iter()
             .find(|m| m["platform"]["architecture"] == arch)
             .unwrap_or_else(|| panic!("no {arch} image in {document}"));
-        document = support::layout_json(layout, manifest["digest"].as_str().unwrap());
+        document = crate::support::layout_json(layout, manifest["digest"].as_str().unwrap());
     }
     document["config"]["digest"].as_str().unwrap().to_string()
 }
@@ -219,7 +217,7 @@ fn healthz(port: u16) -> String {
 
 #[test]
 fn the_example_monorepo_packs_its_service_and_it_answers_in_docker() {
-    support::init();
+    crate::support::init();
     docker_engine();
     let monorepo = Monorepo::new();
     let mut cleanup = DockerCleanup::default();

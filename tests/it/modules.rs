@@ -2,13 +2,11 @@
 //! versions from git history, a source tree gopack never writes into, and
 //! clear errors for bad input. Every fixture is generated here, offline.
 
-mod support;
-
+use crate::support::*;
 use camino::Utf8Path;
 use gopack_core::image::ImageMetadata;
 use gopack_core::report::{Event, Recorder};
 use std::process::{Command, Output};
-use support::*;
 
 /// Runs `cargo xtask ARGS --json` in `ws` with extra environment; checks success.
 fn xtask_ok(ws: &TestWorkspace, args: &[&str], env: &[(&str, &str)]) -> Output {

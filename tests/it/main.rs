@@ -1,0 +1,27 @@
+//! gopack's integration tests, one binary with a module per topic (as cargo
+//! and uv do): one link, shared fixtures (the module proxy folder, the test
+//! builder images) built once per run. `cargo test --test it pack::` runs
+//! one topic; any substring of a test's path filters as usual.
+
+mod support;
+
+mod adopt;
+mod build;
+mod cache_damage;
+mod cache_registry;
+mod cgo;
+mod cli_contract;
+mod commands;
+mod docker_engine;
+mod hostile;
+mod inputs;
+mod interrupt;
+mod modules;
+mod pack;
+mod registry_security;
+mod signing;
+mod supply_chain;
+mod tidy;
+mod trust;
+mod verify;
+mod verify_crafted;
