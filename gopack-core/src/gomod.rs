@@ -143,7 +143,7 @@ fn find_go_work(app: &App) -> Result<Option<GoWork>> {
         .env
         .get("GOWORK")
         .cloned()
-        .or_else(|| std::env::var("GOWORK").ok())
+        .or_else(|| crate::environment::var("GOWORK"))
         .filter(|v| !v.is_empty());
     let file = match setting.as_deref() {
         Some("off") => return Ok(None),

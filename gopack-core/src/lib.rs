@@ -19,6 +19,7 @@ pub(crate) mod check_id;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod environment;
 pub mod error;
 pub(crate) mod fingerprint;
 pub mod goinfo;

@@ -47,8 +47,7 @@ const STOPPED: &str = "and was stopped";
 
 /// The limit of a quick question to a tool: `GOPACK_TOOL_TIMEOUT` seconds, else [`QUERY_TIMEOUT`].
 pub fn query_timeout() -> Duration {
-    std::env::var("GOPACK_TOOL_TIMEOUT")
-        .ok()
+    crate::environment::var("GOPACK_TOOL_TIMEOUT")
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
         .map(Duration::from_secs_f64)
@@ -375,6 +374,36 @@ impl Cmd {
             _ => code,
         })
     }
+}
+
+/// `cargo metadata --no-deps` for the workspace around the current folder
+/// (or `manifest`), run like every other child: through [`Cmd`], stopped with
+/// gopack on a signal. cargo's own error text is kept for the message.
+pub fn cargo_metadata(manifest: Option<&Utf8Path>) -> Result<cargo_metadata::Metadata> {
+    let mut metadata = cargo_metadata::MetadataCommand::new();
+    metadata.no_deps();
+    if let Some(path) = manifest {
+        metadata.manifest_path(path);
+    }
+    let command = metadata.cargo_command();
+    let program = Utf8PathBuf::from(command.get_program().to_string_lossy().into_owned());
+    let mut cmd = Cmd::new("cargo", program).args(command.get_args());
+    for (key, value) in command.get_envs() {
+        if let (Some(value), Some(key)) = (value, key.to_str()) {
+            cmd = cmd.env(key, value.to_string_lossy().into_owned());
+        }
+    }
+    let out = cmd.output().map_err(|e| Error::Metadata {
+        message: e.to_string(),
+    })?;
+    if out.code != Some(0) {
+        return Err(Error::Metadata {
+            message: out.stderr.trim_end().to_string(),
+        });
+    }
+    cargo_metadata::MetadataCommand::parse(&out.stdout).map_err(|e| Error::Metadata {
+        message: e.to_string(),
+    })
 }
 
 /// Whether gopack's standard input is a terminal.

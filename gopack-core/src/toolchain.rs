@@ -32,7 +32,7 @@ pub struct Go {
 impl Go {
     /// Finds `go`: `$GOPACK_GO` of this process, then PATH, then the usual install folders.
     pub fn find() -> Result<Go> {
-        Go::find_with(std::env::var_os("GOPACK_GO").as_deref())
+        Go::find_with(crate::environment::var_os("GOPACK_GO").as_deref())
     }
 
     /// Finds `go`: `gopack_go` (the value of `GOPACK_GO`, read by the caller),
@@ -55,7 +55,7 @@ impl Go {
         reporter: &dyn crate::report::Reporter,
     ) -> Result<Go> {
         let path = Go::locate(gopack_go)?;
-        let goroot = std::env::var("GOROOT").unwrap_or_default();
+        let goroot = crate::environment::var("GOROOT").unwrap_or_default();
         let installed = installed_version(&path);
         let confirm = |answer: &str| installed.as_deref().map(|v| v == answer);
         let version =
@@ -169,7 +169,7 @@ fn find_go_binary(gopack_go: Option<&OsStr>) -> Option<Utf8PathBuf> {
         return Some(path);
     }
     let mut candidates = Vec::new();
-    if let Ok(root) = std::env::var("GOROOT") {
+    if let Some(root) = crate::environment::var("GOROOT") {
         candidates.push(Utf8PathBuf::from(root).join("bin/go"));
     }
     candidates.push("/usr/local/go/bin/go".into());
@@ -211,7 +211,7 @@ pub struct Docker {
 impl Docker {
     /// Finds the `docker` client (`$GOPACK_DOCKER`, else PATH).
     pub fn find() -> Result<Docker> {
-        let path = std::env::var_os("GOPACK_DOCKER")
+        let path = crate::environment::var_os("GOPACK_DOCKER")
             .and_then(|p| Utf8PathBuf::from_path_buf(p.into()).ok())
             .or_else(|| which_utf8("docker"))
             .ok_or_else(|| Error::ToolMissing {

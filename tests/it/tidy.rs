@@ -108,21 +108,44 @@ fn core_sources() -> Vec<(String, String)> {
     files
 }
 
+/// The paths a line of code names that start a child process: std's
+/// `Command` (however it is imported or renamed), duct, and cargo_metadata's
+/// `MetadataCommand` (it runs cargo).
+fn process_paths(line: &str, std_command_in_scope: bool) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    let compact: String = line.split_whitespace().collect();
+    if compact.contains("process::Command")
+        || compact.contains("process::{") && compact.contains("Command")
+    {
+        found.push("std::process::Command");
+    }
+    if std_command_in_scope && compact.contains("Command::new(") {
+        found.push("Command::new");
+    }
+    if compact.contains("duct::") || compact.starts_with("useduct") {
+        found.push("duct");
+    }
+    if compact.contains("MetadataCommand") {
+        found.push("cargo_metadata::MetadataCommand");
+    }
+    found
+}
+
 #[test]
 fn only_process_rs_runs_processes() {
     let mut offenders = Vec::new();
     for (path, text) in core_sources() {
-        if path.ends_with("process.rs") && !path.contains('/') {
+        if path == "process.rs" || path.starts_with("process/") {
             continue;
         }
-        let code = text.split("#[cfg(test)]").next().unwrap();
-        for needle in [
-            "std::process::Command",
-            "process::Command::new",
-            "duct::cmd",
-        ] {
-            if code.contains(needle) {
-                offenders.push(format!("{path} uses {needle}"));
+        let code = code_outside_tests(&text);
+        let imports_std_command = code.iter().any(|line| {
+            let compact: String = line.split_whitespace().collect();
+            compact.starts_with("usestd::process::") && compact.contains("Command")
+        });
+        for (n, line) in code.iter().enumerate() {
+            for what in process_paths(line, imports_std_command) {
+                offenders.push(format!("gopack-core/src/{path}:{} uses {what}", n + 1));
             }
         }
     }
@@ -130,6 +153,16 @@ fn only_process_rs_runs_processes() {
         offenders.is_empty(),
         "child processes run only through gopack-core/src/process.rs: {offenders:?}"
     );
+}
+
+#[test]
+fn the_process_check_sees_imports_however_written() {
+    assert!(!process_paths("use std::process::{Command, Stdio};", false).is_empty());
+    assert!(!process_paths("let c = std::process::Command::new(\"x\");", false).is_empty());
+    assert!(!process_paths("Command::new(x)", true).is_empty());
+    assert!(process_paths("Cmd::new(x)", true).is_empty());
+    assert!(!process_paths("let m = cargo_metadata::MetadataCommand::new();", false).is_empty());
+    assert!(!process_paths("use duct::cmd;", false).is_empty());
 }
 
 #[test]
@@ -491,4 +524,37 @@ fn the_order_check_sees_every_kind_of_path() {
     );
     let named: Vec<String> = code.iter().flat_map(|l| modules_named(l, 1)).collect();
     assert_eq!(named, ["a", "h"]);
+}
+
+#[test]
+fn the_environment_is_read_in_one_place_and_documented() {
+    let mut offenders = Vec::new();
+    for (path, text) in core_sources() {
+        if path == "environment.rs" {
+            continue;
+        }
+        for (n, line) in code_outside_tests(&text).iter().enumerate() {
+            for needle in ["env::var(", "env::var_os(", "env::vars(", "env::vars_os("] {
+                if line.contains(needle) {
+                    offenders.push(format!("gopack-core/src/{path}:{}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "read environment variables through gopack_core::environment (and list them there): \
+         {offenders:?}"
+    );
+    let docs = read("docs/configuration.md");
+    let undocumented: Vec<&str> = gopack_core::environment::VARIABLES
+        .iter()
+        .chain(gopack_core::environment::GO_BUILD)
+        .copied()
+        .filter(|name| !docs.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "environment variables missing from docs/configuration.md: {undocumented:?}"
+    );
 }

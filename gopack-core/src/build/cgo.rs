@@ -64,9 +64,8 @@ impl CCompiler {
         let (command, origin) = match configured {
             Some(found) => found,
             None => {
-                let from_env = std::env::var("CC")
-                    .ok()
-                    .filter(|cc| native && !cc.trim().is_empty());
+                let from_env =
+                    crate::environment::var("CC").filter(|cc| native && !cc.trim().is_empty());
                 match from_env {
                     Some(cc) => (cc, "$CC".to_string()),
                     None => match default_compiler(mode, platform, native) {

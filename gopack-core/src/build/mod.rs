@@ -21,23 +21,6 @@ use crate::vcs;
 pub(crate) mod cgo;
 use camino::{Utf8Path, Utf8PathBuf};
 
-/// Environment variables of the caller's shell that change what `go build` makes.
-const BUILD_ENV: &[&str] = &[
-    "GOFLAGS",
-    "GOEXPERIMENT",
-    "GOAMD64",
-    "GOARM64",
-    "GO386",
-    "GOPPC64",
-    "GORISCV64",
-    "GOWORK",
-    "GOTOOLCHAIN",
-    "CGO_CFLAGS",
-    "CGO_CPPFLAGS",
-    "CGO_CXXFLAGS",
-    "CGO_LDFLAGS",
-];
-
 /// A binary built (or taken from the cache) for one platform.
 #[derive(Debug, Clone)]
 pub struct Binary {
@@ -576,8 +559,8 @@ fn build_env(app: &App, platform: &Platform, cc: Option<&cgo::CCompiler>) -> Vec
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
     );
-    for name in BUILD_ENV {
-        if let Ok(value) = std::env::var(name) {
+    for name in crate::environment::GO_BUILD {
+        if let Some(value) = crate::environment::var(name) {
             if !app.config.env.contains_key(*name) {
                 env.push((name.to_string(), value));
             }

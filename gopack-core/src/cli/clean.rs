@@ -158,7 +158,7 @@ fn check_cache_dir(workspace: &Workspace, dir: &Utf8Path) -> Result<()> {
     let resolved = dir
         .canonicalize_utf8()
         .unwrap_or_else(|_| dir.to_path_buf());
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let home = crate::environment::var_os("HOME").map(std::path::PathBuf::from);
     if resolved.parent().is_none() {
         return Err(refuse(
             "is the root folder: `clean` removes only gopack's cache".into(),

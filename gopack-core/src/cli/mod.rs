@@ -268,7 +268,7 @@ impl Common {
         Environment {
             go: self.go.clone(),
             cache_dir: self.cache_dir.clone(),
-            source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+            source_date_epoch: crate::environment::var_os("SOURCE_DATE_EPOCH"),
             sign_key: crate::config::settings::Secret::from_env("GOPACK_SIGN_KEY"),
             cosign_password: crate::config::settings::Secret::from_env("COSIGN_PASSWORD"),
         }

@@ -57,7 +57,7 @@ impl std::fmt::Debug for Secret {
 impl Secret {
     /// The secret from the environment variable `name`, if set.
     pub fn from_env(name: &str) -> Option<Secret> {
-        std::env::var_os(name).map(Secret)
+        crate::environment::var_os(name).map(Secret)
     }
 }
 
@@ -66,9 +66,9 @@ impl Environment {
     /// and `COSIGN_PASSWORD` from this process.
     pub fn from_process() -> Environment {
         Environment {
-            go: std::env::var_os("GOPACK_GO"),
-            cache_dir: std::env::var_os("GOPACK_CACHE_DIR"),
-            source_date_epoch: std::env::var_os("SOURCE_DATE_EPOCH"),
+            go: crate::environment::var_os("GOPACK_GO"),
+            cache_dir: crate::environment::var_os("GOPACK_CACHE_DIR"),
+            source_date_epoch: crate::environment::var_os("SOURCE_DATE_EPOCH"),
             sign_key: Secret::from_env("GOPACK_SIGN_KEY"),
             cosign_password: Secret::from_env("COSIGN_PASSWORD"),
         }

@@ -36,14 +36,7 @@ impl Workspace {
         manifest_path: Option<&Utf8Path>,
         environment: settings::Environment,
     ) -> Result<Workspace> {
-        let mut cmd = cargo_metadata::MetadataCommand::new();
-        cmd.no_deps();
-        if let Some(path) = manifest_path {
-            cmd.manifest_path(path);
-        }
-        let metadata = cmd.exec().map_err(|e| Error::Metadata {
-            message: e.to_string(),
-        })?;
+        let metadata = crate::process::cargo_metadata(manifest_path)?;
         let root = metadata.workspace_root.clone();
         let manifest = root.join("Cargo.toml");
         let value = metadata

@@ -41,15 +41,17 @@ impl std::fmt::Debug for Credentials {
 
 /// Credentials for `host` (`host[:port]`), from the environment or the docker config.
 pub fn lookup(host: &str) -> Result<Option<Credentials>> {
-    if let (Ok(user), Ok(secret)) = (
-        std::env::var("GOPACK_REGISTRY_USERNAME"),
-        std::env::var("GOPACK_REGISTRY_PASSWORD"),
+    if let (Some(user), Some(secret)) = (
+        crate::environment::var("GOPACK_REGISTRY_USERNAME"),
+        crate::environment::var("GOPACK_REGISTRY_PASSWORD"),
     ) {
         return Ok(Some(Credentials { user, secret }));
     }
-    let Some(dir) = std::env::var_os("DOCKER_CONFIG")
+    let Some(dir) = crate::environment::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        .or_else(|| {
+            crate::environment::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
+        })
     else {
         return Ok(None);
     };
@@ -65,7 +67,7 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
         message: format!("the docker config is not JSON: {e}"),
         help: "fix the file, or set GOPACK_REGISTRY_USERNAME and GOPACK_REGISTRY_PASSWORD".into(),
     })?;
-    let search = std::env::var_os("PATH").unwrap_or_default();
+    let search = crate::environment::var_os("PATH").unwrap_or_default();
     from_docker_config(&config, host, &search)
 }
 

@@ -52,7 +52,7 @@ pub fn root_certs(connection: &Connection) -> Result<RootCerts> {
 
 /// The system bundle's certificates; `None` when the machine has none.
 fn system_roots() -> Result<Option<Vec<Certificate<'static>>>> {
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+    if let Some(file) = crate::environment::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
         let path = Path::new(&file);
         return read_certificates(path)
             .map(Some)
