@@ -282,7 +282,7 @@ fn measure(argv: &[String], cwd: &Utf8Path, stdout: &Utf8Path, stderr: &Utf8Path
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "measuring_parent",
+            "hostile::measuring_parent",
             "--test-threads",
             "1",
             "--quiet",
