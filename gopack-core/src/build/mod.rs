@@ -161,8 +161,10 @@ impl<'a> Builder<'a> {
     fn ensure_deps(&self, app: &App, setup: &ModuleSetup, download: bool) -> Result<String> {
         let mut hasher = KeyHasher::new("deps/v2");
         for path in setup.deps_files(app) {
-            let bytes = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
+            // Only a regular file, read without blocking (a FIFO named go.sum
+            // is an error, not a hang).
+            let bytes = match crate::config::confine::read_text(&path) {
+                Ok(text) => text.into_bytes(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(Error::io(path, "read", e)),
             };
