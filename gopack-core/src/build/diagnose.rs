@@ -53,8 +53,8 @@ pub(super) fn known_cause(app: &App, output: &str) -> Option<Error> {
 }
 
 /// gopack's help for go's failure `output`, when it can prove a cause: the
-/// missing main package, or cgo. `None`: go's error speaks for itself.
-
+/// missing main package, the C compiler, or cgo. `None`: go's error speaks
+/// for itself.
 pub(super) fn help(
     failed: &Failed<'_>,
     output: &str,
