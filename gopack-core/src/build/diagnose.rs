@@ -10,11 +10,13 @@
 //!   counts them) has cgo files that CGO_ENABLED=0 leaves out, and go's
 //!   error is about that package;
 //! - `main` names a folder without Go files: the help names the `main` key
-//!   and lists the module's `package main` folders (`go list ./...`).
+//!   and lists the module's `package main` folders (`go list ./...`);
+//! - `main` names a package that is not `package main` (go wrote a library
+//!   archive, not a program).
 
 use super::{tidy_error, BuildFlags};
 use crate::config::App;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::toolchain::Go;
 
 /// What the diagnosis needs to know about the failed build.
@@ -170,7 +172,8 @@ fn main_packages(failed: &Failed<'_>) -> Vec<String> {
         .cmd(["list", "-e", failed.flags.mod_flag])
         .args(tags_arg(failed.flags))
         .args(["-f", "{{if eq .Name \"main\"}}{{.Dir}}{{end}}", "./..."])
-        .dir(&failed.app.dir);
+        .dir(&failed.app.dir)
+        .query();
     for (name, value) in failed.env {
         cmd = cmd.env(name.clone(), value.clone());
     }
@@ -259,7 +262,8 @@ fn cgo_help(failed: &Failed<'_>, output: &str) -> Option<String> {
             "{{.Standard}}\t{{.ImportPath}}\t{{.Dir}}\t{{join .CgoFiles \",\"}}",
             failed.main,
         ])
-        .dir(&failed.app.dir);
+        .dir(&failed.app.dir)
+        .query();
     for (name, value) in failed.env {
         let value = if name == "CGO_ENABLED" {
             "1".to_string()
@@ -288,6 +292,38 @@ fn cgo_help(failed: &Failed<'_>, output: &str) -> Option<String> {
         first.import_path,
         files.join(", ")
     ))
+}
+
+/// Refuses what `go build` wrote when it is no executable: `go build -o` of a
+/// package that is not `package main` writes an ar archive.
+pub(super) fn check_executable(app: &App, path: &std::path::Path) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), "read", e))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
+    if magic[..n].starts_with(b"\x7fELF") {
+        return Ok(());
+    }
+    let main = app.dir.join(&app.config.main);
+    let message = if magic[..n].starts_with(b"!<arch>") {
+        format!(
+            "`{}` is not `package main`: go built a library archive, not a program",
+            app.config.main
+        )
+    } else {
+        format!(
+            "go wrote no executable for `{}` ({n} bytes)",
+            app.config.main
+        )
+    };
+    Err(Error::Invalid {
+        path: main.to_string(),
+        message,
+        help: "point `main` at the folder of the app's `package main` (with `func main`), relative to `path`".into(),
+    })
 }
 
 #[cfg(test)]

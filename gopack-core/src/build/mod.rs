@@ -466,7 +466,7 @@ impl<'a> Builder<'a> {
                     }
                     return Err(err);
                 }
-                check_executable(app, &temp)?;
+                diagnose::check_executable(app, &temp)?;
                 crate::integrity::record_binary(&self.cache, &key, Utf8Path::new(&temp_str))?;
                 let entry = self.cache.commit(crate::cache::Kind::Bin, &key, temp)?;
                 install(&entry, &output)?;
@@ -615,38 +615,6 @@ fn tidy_error(app: &App, message: &str) -> Error {
         message: format!("{message}; gopack does not change your go.mod or go.sum"),
         help: format!("run \"go mod tidy\" in {}, then run again", app.dir),
     }
-}
-
-/// Refuses what `go build` wrote when it is no executable: `go build -o` of a
-/// package that is not `package main` writes an ar archive.
-fn check_executable(app: &App, path: &std::path::Path) -> Result<()> {
-    use std::io::Read;
-    let mut magic = [0u8; 8];
-    let mut file =
-        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), "read", e))?;
-    let n = file
-        .read(&mut magic)
-        .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
-    if magic[..n].starts_with(b"\x7fELF") {
-        return Ok(());
-    }
-    let main = app.dir.join(&app.config.main);
-    let message = if magic[..n].starts_with(b"!<arch>") {
-        format!(
-            "`{}` is not `package main`: go built a library archive, not a program",
-            app.config.main
-        )
-    } else {
-        format!(
-            "go wrote no executable for `{}` ({n} bytes)",
-            app.config.main
-        )
-    };
-    Err(Error::Invalid {
-        path: main.to_string(),
-        message,
-        help: "point `main` at the folder of the app's `package main` (with `func main`), relative to `path`".into(),
-    })
 }
 
 /// The environment of `go build` for one platform, sorted by name.
