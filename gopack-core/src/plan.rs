@@ -46,13 +46,14 @@ pub struct AppPlan {
     pub version: String,
     /// The image's tags.
     pub tags: Vec<String>,
-    /// The OCI layout folder (oci engine).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The OCI layout folder (oci engine; `null` for the docker engine).
     pub layout: Option<String>,
-    /// The archive (oci engine).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The archive (oci engine; `null` for the docker engine).
     pub archive: Option<String>,
-    /// Whether the packed image is verified before it is published.
+    /// Whether the packed image is verified before it is published; in JSON
+    /// `"planned"` or `"skipped"` (`--no-verify`), as a pack result says
+    /// `"passed"` or `"skipped"`.
+    #[serde(serialize_with = "verify_word")]
     pub verify: bool,
     /// Where the image goes besides its layout and archive.
     #[serde(skip)]
@@ -63,9 +64,14 @@ pub struct AppPlan {
     /// The destinations, described.
     #[serde(rename = "destinations")]
     pub destination_names: Vec<String>,
-    /// What reading the app's history found worth a warning (no history, dirty files).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// What reading the app's history found worth a warning (no history,
+    /// dirty files); always present in JSON (`[]` when there are none).
     pub warnings: Vec<String>,
+}
+
+/// A plan's `verify` in JSON: `"planned"` or `"skipped"`.
+fn verify_word<S: serde::Serializer>(verify: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if *verify { "planned" } else { "skipped" })
 }
 
 /// Everything a `pack` run will do.

@@ -290,6 +290,41 @@ impl Cmd {
         reporter: &dyn Reporter,
         explain: impl Fn(&str) -> Option<Error>,
     ) -> Result<()> {
+        let (status, tail) = self.stream_lines(reporter)?;
+        if !status.success() {
+            let tail = Vec::from(tail).join("\n");
+            if let Some(error) = explain(&tail) {
+                return Err(error);
+            }
+            // What the user already saw scroll by is not printed twice.
+            let shown = if reporter.shows_output() {
+                String::new()
+            } else {
+                tail
+            };
+            return Err(Error::Command {
+                command: self.display(),
+                status: status.to_string(),
+                output: shown,
+                help: self.help.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Cmd::stream`] that returns the child's exit code, whatever it is
+    /// (`None` when a signal ended it): for a program whose failure is its
+    /// own business (`run --json`'s container), not gopack's error.
+    pub fn stream_code(&self, reporter: &dyn Reporter) -> Result<Option<i32>> {
+        let (status, _) = self.stream_lines(reporter)?;
+        Ok(status.code())
+    }
+
+    /// Streams the child's lines to `reporter`; its exit status and last lines.
+    fn stream_lines(
+        &self,
+        reporter: &dyn Reporter,
+    ) -> Result<(std::process::ExitStatus, VecDeque<String>)> {
         if signals::stopping() {
             return Err(self.interrupted_error());
         }
@@ -326,25 +361,7 @@ impl Cmd {
             .try_wait()
             .map_err(|e| self.spawn_error(e))?
             .expect("the child has exited once its output is closed");
-        if !output.status.success() {
-            let tail = Vec::from(tail).join("\n");
-            if let Some(error) = explain(&tail) {
-                return Err(error);
-            }
-            // What the user already saw scroll by is not printed twice.
-            let shown = if reporter.shows_output() {
-                String::new()
-            } else {
-                tail
-            };
-            return Err(Error::Command {
-                command: self.display(),
-                status: output.status.to_string(),
-                output: shown,
-                help: self.help.clone(),
-            });
-        }
-        Ok(())
+        Ok((output.status, tail))
     }
 }
 

@@ -92,6 +92,15 @@ pub enum Event {
         misses: u64,
         pushed: u64,
     },
+    /// A long step (`step`: `go-build`) still runs after `seconds`: sent every
+    /// few seconds by the CLI when stderr is no terminal, so a log shows
+    /// the run is alive.
+    Progress {
+        app: String,
+        platform: String,
+        step: String,
+        seconds: u64,
+    },
     /// Something worth knowing that is not an error.
     Note { message: String },
     /// Something the user should look at: the run goes on.

@@ -298,6 +298,28 @@ fn the_example_monorepo_packs_its_service_and_it_answers_in_docker() {
         );
     }
 
+    // The embedded xtask keeps gopack's CI contract for a command line clap
+    // refuses: with --json, stderr is one `usage` error event and the exit
+    // status is 2 (not clap's text).
+    // (The binary cargo built above: `cargo xtask` would add cargo's own lines.)
+    let out = Command::new(monorepo.root.join("target/debug/xtask"))
+        .args(["pack", "api", "--json", "--bogus"])
+        .current_dir(&monorepo.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr is not one JSON line: {stderr}");
+    let event: serde_json::Value =
+        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(event["event"], "error", "{event}");
+    assert_eq!(event["code"], "usage", "{event}");
+    assert!(
+        event["message"].as_str().unwrap().contains("--bogus"),
+        "{event}"
+    );
+
     // Nothing was written outside target/ (which the monorepo ignores).
     let status = monorepo.git(&[
         "status",

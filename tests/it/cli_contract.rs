@@ -104,8 +104,10 @@ fn json_results_and_events_follow_the_documented_schema() {
     let out = ws.xtask(["build", "hello", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let events = stderr_events(&out);
+    // hello's go.mod requires no module: nothing is downloaded, and no
+    // event (or `Downloading` line) says otherwise.
     assert!(
-        events.iter().any(|e| e["event"] == "deps-download"),
+        !events.iter().any(|e| e["event"] == "deps-download"),
         "{}",
         text(&out)
     );
@@ -436,4 +438,201 @@ fn a_loaded_image_ends_with_the_docker_run_command() {
         format!("next      docker run --rm {name}:1.4.0"),
         "{stdout}"
     );
+}
+
+/// Every key docs/ci.md lists is there, empty or not: a plan's `warnings`,
+/// `layout`, `archive`; a check's `details` and `remedy`. A plan says
+/// `verify` with words as results do.
+#[test]
+fn documented_keys_are_always_present() {
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+    git_commit_all(&ws.root);
+    let out = ws.xtask(["pack", "hello", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan = &stdout_results(&out)[0]["apps"][0];
+    assert_eq!(plan["verify"], "planned", "{plan}");
+    assert_eq!(plan["warnings"], serde_json::json!([]), "{plan}");
+    assert!(
+        plan["layout"].is_string() && plan["archive"].is_string(),
+        "{plan}"
+    );
+    let out = ws.xtask(["pack", "hello", "--dry-run", "--json", "--no-verify"]);
+    assert_eq!(stdout_results(&out)[0]["apps"][0]["verify"], "skipped");
+
+    let out = ws.xtask(["pack", "tiny", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = error_event(&out, "checks-failed");
+    let report = &error["report"];
+    let mut checks: Vec<&Value> = report["checks"].as_array().unwrap().iter().collect();
+    for platform in report["platforms"].as_array().unwrap() {
+        checks.extend(platform["checks"].as_array().unwrap());
+    }
+    assert!(checks.len() > 10, "{report}");
+    for check in &checks {
+        assert!(check["details"].is_array(), "no details: {check}");
+        assert!(
+            check["remedy"].is_string() || check["remedy"].is_null(),
+            "{check}"
+        );
+        assert!(check.get("remedy").is_some(), "no remedy key: {check}");
+    }
+    // The size budget's remedy does not suggest what gopack already does.
+    let size = checks.iter().find(|c| c["id"] == "image.size").unwrap();
+    assert_eq!(size["status"], "fail", "{size}");
+    assert!(
+        !size["remedy"].as_str().unwrap().contains("-ldflags"),
+        "{size}"
+    );
+}
+
+/// `dockerfile --check` on a stale file: exit 1 with its own code and the diff.
+#[test]
+fn a_stale_dockerfile_is_out_of_date_not_checks_failed() {
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+    ws.write("Dockerfile.hello", "FROM scratch\n");
+    let out = ws.xtask([
+        "dockerfile",
+        "hello",
+        "--check",
+        "Dockerfile.hello",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = error_event(&out, "out-of-date");
+    assert!(error.get("report").is_none(), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("- committed, + generated"),
+        "{error}"
+    );
+}
+
+/// `doctor --json`: one JSON line per tool on stdout, nothing else.
+#[test]
+fn doctor_json_lists_each_tool() {
+    let ws = TestWorkspace::new(APPS);
+    let out = ws.xtask(["doctor", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+    let tools = stdout_results(&out);
+    for tool in &tools {
+        assert_eq!(keys(tool), ["detail", "ok", "required", "tool"], "{tool}");
+    }
+    let go = tools.iter().find(|t| t["tool"] == "go").expect("go listed");
+    assert_eq!(go["ok"], true, "{go}");
+    assert_eq!(go["required"], true, "{go}");
+    assert!(go["detail"].as_str().unwrap().starts_with("go1."), "{go}");
+    let out = ws
+        .xtask_command(["doctor", "--json"])
+        .env("GOPACK_GO", "/nonexistent/go")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let go = stdout_results(&out)
+        .into_iter()
+        .find(|t| t["tool"] == "go")
+        .unwrap();
+    assert_eq!(go["ok"], false, "{go}");
+}
+
+/// A `go` that takes 12 s to build: a log gets a `still building` line, and
+/// `--json` a `progress` event, while it runs.
+#[test]
+fn a_long_go_build_says_it_is_alive() {
+    let ws = TestWorkspace::new(APPS);
+    ws.copy("examples/hello", "hello");
+    let go = go_bin_dir().join("go");
+    let slow = ws.root.join("slow-go");
+    std::fs::write(
+        &slow,
+        format!("#!/bin/sh\nif [ \"$1\" = build ]; then sleep 12; fi\nexec {go} \"$@\"\n"),
+    )
+    .unwrap();
+    run_ok(
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(slow.as_str()),
+    );
+
+    let out = ws
+        .xtask_command(["build", "tiny", "--json"])
+        .env("GOPACK_GO", slow.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let progress: Vec<Value> = stderr_events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "progress")
+        .collect();
+    assert!(!progress.is_empty(), "{}", text(&out));
+    assert_eq!(progress[0]["app"], "tiny");
+    assert_eq!(progress[0]["platform"], "linux/amd64");
+    assert_eq!(progress[0]["step"], "go-build");
+    assert!(
+        progress[0]["seconds"].as_u64().unwrap() >= 10,
+        "{}",
+        progress[0]
+    );
+
+    ws.write("hello/extra.go", "package main\n\nconst extra = 1\n");
+    let out = ws
+        .xtask_command(["build", "tiny"])
+        .env("GOPACK_GO", slow.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tiny linux/amd64: still building (1"),
+        "{stderr}"
+    );
+}
+
+/// `run --json`: the container's output as `output` events on stderr, one
+/// result on stdout, and gopack's own exit status (3 when the app failed).
+#[test]
+fn run_json_keeps_the_container_apart() {
+    let name = format!("cli-run-{}", std::process::id());
+    let _images = Images {
+        docker: docker_engine(),
+        references: vec![format!("{name}:1.0.0"), format!("{name}:latest")],
+    };
+    let ws = TestWorkspace::new(&format!(
+        "[[workspace.metadata.gopack.apps]]\nname = \"{name}\"\npath = \"hello\"\n\
+         platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n"
+    ));
+    ws.copy("examples/hello", "hello");
+    let out = ws.xtask(["run", &name, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let results = stdout_results(&out);
+    assert_eq!(results.len(), 1, "{}", text(&out));
+    assert_eq!(keys(&results[0]), ["exit_code", "image", "name"]);
+    assert_eq!(results[0]["exit_code"], 0);
+    assert_eq!(results[0]["image"], format!("{name}:1.0.0"));
+    let events = stderr_events(&out);
+    assert!(
+        events.iter().any(|e| e["event"] == "output"
+            && e["tool"] == "container"
+            && e["line"].as_str().unwrap().contains("hello from gopack")),
+        "{}",
+        text(&out)
+    );
+
+    // The app fails (an unknown zone): exit status 3, its code in the result.
+    let mut config = std::fs::read_to_string(ws.root.join("Cargo.toml")).unwrap();
+    config.push_str("image-env = { HELLO_ZONE = \"No/Such_Zone\" }\n");
+    std::fs::write(ws.root.join("Cargo.toml"), config).unwrap();
+    let out = ws.xtask(["run", &name, "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let result = &stdout_results(&out)[0];
+    let code = result["exit_code"].as_i64().unwrap();
+    assert_ne!(code, 0, "{result}");
+    assert!(stderr_events(&out)
+        .iter()
+        .any(|e| e["tool"] == "container" && e["line"].as_str().unwrap().contains("zoneinfo")));
 }

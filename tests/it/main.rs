@@ -13,6 +13,7 @@ mod cgo;
 mod cli_contract;
 mod commands;
 mod docker_engine;
+mod edge_errors;
 mod hostile;
 mod inputs;
 mod interrupt;

@@ -22,8 +22,7 @@ enum Xtask {
 }
 
 fn main() -> ExitCode {
-    let xtask = Xtask::try_parse().unwrap_or_else(|err| gopack_core::cli::exit_on_parse_error(err));
-    match xtask {
+    match gopack_core::cli::parse::<Xtask>() {
         Xtask::Gopack(command) => command.main(),
         Xtask::Bench(args) => match args.run() {
             Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,9 @@
 //!
 //! The compiler is the app's `cc` for the platform, else (for the build
 //! machine's own platform) `$CC`, else `musl-gcc` for a static build when
-//! musl-tools is installed, else `gcc`, else `cc`; for another platform,
+//! musl-tools is installed (and `gcc` when musl-gcc cannot see a header the
+//! app includes: musl's include path has no system headers such as zlib.h;
+//! gopack says so in a warning), else `gcc`, else `cc`; for another platform,
 //! Debian's cross compiler `<triplet>-gcc` when it is on PATH. Its identity is
 //! its resolved path and its `--version` text: a compiler upgrade rebuilds.
 
@@ -53,7 +55,6 @@ impl CCompiler {
         if !mode.enabled() {
             return Ok(None);
         }
-        let key = platform.to_string();
         let native = *platform == Platform::host();
         let configured = app
             .config
@@ -75,6 +76,20 @@ impl CCompiler {
                 }
             }
         };
+        CCompiler::identify(app, platform, manifest, command, origin).map(Some)
+    }
+
+    /// Identifies `command` as the C compiler for `platform` (`origin` says
+    /// where the setting came from, for messages).
+    fn identify(
+        app: &App,
+        platform: &Platform,
+        manifest: &Utf8Path,
+        command: String,
+        origin: String,
+    ) -> Result<CCompiler> {
+        let key = platform.to_string();
+        let native = *platform == Platform::host();
         let mut words = command.split_whitespace();
         let program = words.next().unwrap_or_default();
         let path = if program.contains('/') {
@@ -98,13 +113,40 @@ impl CCompiler {
             ))
             .read()?;
         let version = version_text.lines().next().unwrap_or("").trim().to_string();
-        Ok(Some(CCompiler {
+        Ok(CCompiler {
             command,
             path,
             version,
             origin,
             version_text,
-        }))
+        })
+    }
+
+    /// Whether this is gopack's default `musl-gcc` (no `cc`, no `$CC`): the
+    /// one compiler gopack may replace when it cannot see a header.
+    pub fn is_default_musl(&self) -> bool {
+        self.origin == "default" && self.command == "musl-gcc"
+    }
+
+    /// The compiler that replaces the default `musl-gcc` when musl's include
+    /// path lacks the app's headers (zlib.h, sqlite3.h are installed for
+    /// glibc): the build machine's `gcc`, linking glibc statically.
+    pub fn glibc_fallback(
+        app: &App,
+        platform: &Platform,
+        manifest: &Utf8Path,
+    ) -> Option<CCompiler> {
+        let gcc = ["gcc", "cc"]
+            .into_iter()
+            .find(|c| which_utf8(c).is_some())?;
+        CCompiler::identify(
+            app,
+            platform,
+            manifest,
+            gcc.to_string(),
+            "default (musl-gcc lacks the app's headers)".to_string(),
+        )
+        .ok()
     }
 
     /// Adds the compiler's identity to a binary's key.

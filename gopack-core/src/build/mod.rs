@@ -19,6 +19,7 @@ use crate::toolchain::Go;
 use crate::vcs;
 
 pub(crate) mod cgo;
+mod diagnose;
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// A binary built (or taken from the cache) for one platform.
@@ -43,21 +44,43 @@ pub struct Binary {
 /// What `go mod download` says for a module without dependencies: noise.
 const NO_DEPENDENCIES: &str = "go: no module dependencies to download";
 
-/// Passes every event on, except go's lines that tell nothing.
-struct WithoutNoise<'a>(&'a dyn Reporter);
+/// Passes every event on, except go's lines that tell nothing, with the
+/// scratch copy's folder (`-modfile=`) named as the user's module folder:
+/// messages never name a temporary path that is gone.
+struct WithoutNoise<'a> {
+    reporter: &'a dyn Reporter,
+    /// (scratch folder, the module folder it stands for).
+    rename: (String, String),
+}
+
+impl WithoutNoise<'_> {
+    fn rename(&self, text: &str) -> String {
+        let (from, to) = &self.rename;
+        if from.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(from.as_str(), to)
+        }
+    }
+}
 
 impl Reporter for WithoutNoise<'_> {
     fn report(&self, event: Event) {
-        if let Event::Output { line, .. } = &event {
+        if let Event::Output { line, tool } = &event {
             if line.trim() == NO_DEPENDENCIES {
                 return;
             }
+            self.reporter.report(Event::Output {
+                tool: tool.clone(),
+                line: self.rename(line),
+            });
+            return;
         }
-        self.0.report(event);
+        self.reporter.report(event);
     }
 
     fn shows_output(&self) -> bool {
-        self.0.shows_output()
+        self.reporter.shows_output()
     }
 }
 
@@ -143,7 +166,12 @@ impl<'a> Builder<'a> {
         app.platforms()
             .iter()
             .map(|platform| {
-                self.build_platform(app, platform, &deps_key, &sources, &flags, &|| {
+                let inputs = Inputs {
+                    deps_key: &deps_key,
+                    sources: &sources,
+                    flags: &flags,
+                };
+                self.build_platform(app, platform, &inputs, None, &|| {
                     if deps.get().is_none() {
                         self.ensure_deps(app, &setup, true)?;
                         let _ = deps.set(());
@@ -155,7 +183,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Runs `go mod download` unless this deps key was downloaded before, or
-    /// the modules are vendored, or a go.work is in effect (then `go build`
+    /// go.mod requires no module, or the modules are vendored, or a go.work is in effect (then `go build`
     /// fetches what it needs, read-only).
     /// With `download` false, only the key is computed (and go.sum checked).
     fn ensure_deps(&self, app: &App, setup: &ModuleSetup, download: bool) -> Result<String> {
@@ -181,13 +209,15 @@ impl<'a> Builder<'a> {
         let go_mod = app.dir.join("go.mod");
         let go_sum = app.dir.join("go.sum");
         let go_mod_text = std::fs::read_to_string(&go_mod).at(&go_mod, "read")?;
-        if gomod::has_requirements(&go_mod_text) && !go_sum.is_file() {
+        let requires = gomod::has_requirements(&go_mod_text);
+        if requires && !go_sum.is_file() {
             return Err(tidy_error(
                 app,
                 "go.sum is missing, and go.mod requires modules",
             ));
         }
-        if !download {
+        // Nothing to download: no `Downloading` line, no `go mod download`.
+        if !download || !requires {
             return Ok(key);
         }
         if self.cache.get(crate::cache::Kind::Deps, &key).is_some() {
@@ -217,6 +247,10 @@ impl<'a> Builder<'a> {
         if go_sum.is_file() {
             std::fs::copy(&go_sum, scratch.path().join("go.sum")).at(&go_sum, "copy")?;
         }
+        let quiet = WithoutNoise {
+            reporter: self.reporter,
+            rename: (scratch.path().display().to_string(), app.dir.to_string()),
+        };
         self.go
             .cmd(["mod", "download"])
             .arg(format!("-modfile={}", modfile.display()))
@@ -228,7 +262,21 @@ impl<'a> Builder<'a> {
                  (GOPROXY) is reachable",
                 app.dir
             ))
-            .stream(&WithoutNoise(self.reporter))?;
+            .stream(&quiet)
+            .map_err(|err| match err {
+                Error::Command {
+                    command,
+                    status,
+                    output,
+                    help,
+                } => Error::Command {
+                    command: quiet.rename(&command),
+                    status,
+                    output: quiet.rename(&output),
+                    help,
+                },
+                other => other,
+            })?;
         self.cache.put(
             crate::cache::Kind::Deps,
             &key,
@@ -237,16 +285,44 @@ impl<'a> Builder<'a> {
         Ok(key)
     }
 
+    /// Builds one platform; `forced_cc` replaces the compiler gopack would pick.
     fn build_platform(
         &self,
         app: &App,
         platform: &Platform,
-        deps_key: &str,
-        sources: &str,
-        flags: &BuildFlags,
+        inputs: &Inputs<'_>,
+        forced_cc: Option<cgo::CCompiler>,
         ensure_deps: &dyn Fn() -> Result<()>,
     ) -> Result<Binary> {
-        let cc = cgo::CCompiler::for_platform(app, platform, &self.workspace.manifest)?;
+        let Inputs {
+            deps_key,
+            sources,
+            flags,
+        } = *inputs;
+        let manifest = &self.workspace.manifest;
+        let mut cc = match forced_cc {
+            Some(cc) => Some(cc),
+            None => cgo::CCompiler::for_platform(app, platform, manifest)?,
+        };
+        // A default musl-gcc that could not see the app's headers before is
+        // replaced at once (remembered per sources and compiler).
+        let musl_memo = cc.as_ref().filter(|c| c.is_default_musl()).map(|c| {
+            let mut memo = KeyHasher::new("cc-fallback/v1");
+            c.hash_into(&mut memo);
+            memo.text("sources", sources)
+                .text("platform", &platform.to_string())
+                .finish()
+        });
+        if let Some(memo) = &musl_memo {
+            if self.cache.get(crate::cache::Kind::Tools, memo).is_some() {
+                if let Some(gcc) = cgo::CCompiler::glibc_fallback(app, platform, manifest) {
+                    self.reporter.report(Event::Warning {
+                        message: musl_fallback_message(app, platform, &gcc),
+                    });
+                    cc = Some(gcc);
+                }
+            }
+        }
         let env = build_env(app, platform, cc.as_ref());
         let main = main_package(&app.config.main);
         // v2: binary records are sealed (see crate::cache).
@@ -317,13 +393,65 @@ impl<'a> Builder<'a> {
                 for (name, value) in &env {
                     cmd = cmd.env(name.clone(), value.clone());
                 }
-                let cgo_off = env
-                    .iter()
-                    .any(|(name, value)| name == "CGO_ENABLED" && value == "0");
-                cmd.stream_explained(self.reporter, |output| {
-                    explain_failure(app, output, cgo_off)
-                })?;
-                check_executable(app, &temp)?;
+                // go's error stays as go printed it; gopack adds help only
+                // for a cause it can prove (see diagnose).
+                let output_path = &output;
+                let tail = std::cell::RefCell::new(String::new());
+                let built = cmd
+                    .stream_explained(self.reporter, |output| {
+                        tail.replace(output.to_string());
+                        diagnose::known_cause(app, output)
+                    })
+                    .map_err(|err| match err {
+                        Error::Command {
+                            command,
+                            status,
+                            output,
+                            help,
+                        } => {
+                            let failed = diagnose::Failed {
+                                go: &self.go,
+                                app,
+                                env: &env,
+                                flags,
+                                main: &main,
+                                manifest: &self.workspace.manifest,
+                            };
+                            let help = diagnose::help(&failed, &tail.borrow(), cc.as_ref())
+                                .unwrap_or(help);
+                            // The temporary output is gone: name the output path.
+                            Error::Command {
+                                command: command.replace(&temp_str, output_path.as_str()),
+                                status,
+                                output,
+                                help,
+                            }
+                        }
+                        other => other,
+                    });
+                if let Err(err) = built {
+                    let missing_header = tail
+                        .borrow()
+                        .lines()
+                        .any(|l| l.contains(".h: No such file or directory"));
+                    if let (Some(memo), true) = (&musl_memo, missing_header) {
+                        if let Some(gcc) = cgo::CCompiler::glibc_fallback(app, platform, manifest) {
+                            self.cache.put(crate::cache::Kind::Tools, memo, b"gcc\n")?;
+                            self.reporter.report(Event::Warning {
+                                message: musl_fallback_message(app, platform, &gcc),
+                            });
+                            return self.build_platform(
+                                app,
+                                platform,
+                                inputs,
+                                Some(gcc),
+                                ensure_deps,
+                            );
+                        }
+                    }
+                    return Err(err);
+                }
+                diagnose::check_executable(app, &temp)?;
                 crate::integrity::record_binary(&self.cache, &key, Utf8Path::new(&temp_str))?;
                 let entry = self.cache.commit(crate::cache::Kind::Bin, &key, temp)?;
                 install(&entry, &output)?;
@@ -349,6 +477,27 @@ impl<'a> Builder<'a> {
             cc,
         })
     }
+}
+
+/// What every platform's binary of one app is built from.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    deps_key: &'a str,
+    sources: &'a str,
+    flags: &'a BuildFlags,
+}
+
+/// The warning when gopack builds with gcc in place of its default musl-gcc.
+fn musl_fallback_message(app: &App, platform: &Platform, gcc: &cgo::CCompiler) -> String {
+    format!(
+        "`{}` ({platform}): musl-gcc cannot find a C header the app includes (musl's include \
+         path has no system headers such as zlib.h); built with `{}` ({}), glibc linked \
+         statically, instead. Set the app's `cc` (e.g. cc = {{ \"{platform}\" = \"gcc\" }}) to \
+         choose, and silence this",
+        app.name(),
+        gcc.command,
+        gcc.version
+    )
 }
 
 /// The flags gopack passes to `go build`.
@@ -451,101 +600,6 @@ fn tidy_error(app: &App, message: &str) -> Error {
         message: format!("{message}; gopack does not change your go.mod or go.sum"),
         help: format!("run \"go mod tidy\" in {}, then run again", app.dir),
     }
-}
-
-/// A clearer error for a failed `go build` whose output shows a known cause.
-fn explain_failure(app: &App, output: &str, cgo_off: bool) -> Option<Error> {
-    if output.contains("missing go.sum entry") || output.contains("updates to go.mod needed") {
-        return Some(tidy_error(
-            app,
-            "go.sum or go.mod lacks entries the build needs",
-        ));
-    }
-    if output.contains("inconsistent vendoring") {
-        return Some(Error::Invalid {
-            path: app.dir.join("vendor/modules.txt").to_string(),
-            message: "vendor/ does not match go.mod".into(),
-            help: format!(
-                "run \"go mod vendor\" in {} (or \"go work vendor\" next to go.work)",
-                app.dir
-            ),
-        });
-    }
-    if let Some(file) = cgo_off.then(|| cgo_file(app)).flatten() {
-        return Some(Error::Invalid {
-            path: file.to_string(),
-            message: format!(
-                "`{}` needs cgo (this file has `import \"C\"`), and gopack builds with CGO_ENABLED=0",
-                app.name()
-            ),
-            help: "the app needs cgo: turn it on with the app's `cgo` key, or give the package a \
-                   pure-Go build (a `//go:build !cgo` file)"
-                .into(),
-        });
-    }
-    None
-}
-
-/// The first non-test Go file of the app's module (outside vendor/) with `import "C"`.
-fn cgo_file(app: &App) -> Option<Utf8PathBuf> {
-    let mut stack = vec![app.dir.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in dir.read_dir_utf8().ok()?.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if !name.starts_with('.') && name != "vendor" && name != "testdata" {
-                    stack.push(path.to_path_buf());
-                }
-            } else if name.ends_with(".go") && !name.ends_with("_test.go") {
-                let Ok(text) = std::fs::read_to_string(path) else {
-                    continue;
-                };
-                if text.lines().any(|line| {
-                    let line = line.trim();
-                    line == "import \"C\"" || line == "\"C\""
-                }) {
-                    return Some(path.to_path_buf());
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Refuses what `go build` wrote when it is no executable: `go build -o` of a
-/// package that is not `package main` writes an ar archive.
-fn check_executable(app: &App, path: &std::path::Path) -> Result<()> {
-    use std::io::Read;
-    let mut magic = [0u8; 8];
-    let mut file =
-        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), "read", e))?;
-    let n = file
-        .read(&mut magic)
-        .map_err(|e| Error::io(path.display().to_string(), "read", e))?;
-    if magic[..n].starts_with(b"\x7fELF") {
-        return Ok(());
-    }
-    let main = app.dir.join(&app.config.main);
-    let message = if magic[..n].starts_with(b"!<arch>") {
-        format!(
-            "`{}` is not `package main`: go built a library archive, not a program",
-            app.config.main
-        )
-    } else {
-        format!(
-            "go wrote no executable for `{}` ({n} bytes)",
-            app.config.main
-        )
-    };
-    Err(Error::Invalid {
-        path: main.to_string(),
-        message,
-        help: "point `main` at the folder of the app's `package main` (with `func main`), relative to `path`".into(),
-    })
 }
 
 /// The environment of `go build` for one platform, sorted by name.

@@ -2,9 +2,11 @@
 //!
 //! With `--json` every line on stderr is one JSON event (progress, the tools'
 //! output, warnings, the error that ended the run); errors print even with
-//! `--quiet`.
+//! `--quiet`. While `go build` runs, a terminal shows its elapsed time; a log
+//! (no terminal, or `--json`) gets a line (a `progress` event) every 10 s.
 
 use super::elapsed::Elapsed;
+use super::heartbeat::Heartbeat;
 use crate::report::{Event, Reporter};
 use std::io::{IsTerminal, Write};
 
@@ -16,6 +18,8 @@ pub struct Console {
     verbose: bool,
     /// The elapsed time of a running `go build`, on a terminal only.
     elapsed: Option<Elapsed>,
+    /// "still building" lines of a running `go build`, when stderr is no terminal.
+    heartbeat: Option<Heartbeat>,
 }
 
 impl Console {
@@ -28,6 +32,7 @@ impl Console {
             quiet,
             verbose: false,
             elapsed: terminal.then(Elapsed::default),
+            heartbeat: (!terminal && (json || !quiet)).then(Heartbeat::default),
         }
     }
 
@@ -53,6 +58,25 @@ impl Drop for Console {
         if let Some(elapsed) = &self.elapsed {
             elapsed.stop();
         }
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.stop();
+        }
+    }
+}
+
+/// The text line of a `progress` event.
+fn progress_line(event: &Event) -> Option<String> {
+    match event {
+        Event::Progress {
+            app,
+            platform,
+            seconds,
+            ..
+        } => Some(format!(
+            "{:>12} {app} {platform}: still building ({seconds} s)",
+            "Building"
+        )),
+        _ => None,
     }
 }
 
@@ -62,6 +86,25 @@ impl Reporter for Console {
     }
 
     fn report(&self, event: Event) {
+        if let Some(heartbeat) = &self.heartbeat {
+            match &event {
+                Event::GoBuild { app, platform } => {
+                    let json = self.json;
+                    heartbeat.start(app.clone(), platform.clone(), move |beat| {
+                        let line = if json {
+                            serde_json::to_string(&beat).ok()
+                        } else {
+                            progress_line(&beat)
+                        };
+                        if let Some(line) = line {
+                            let _ = writeln!(std::io::stderr(), "{line}");
+                        }
+                    });
+                }
+                Event::Output { .. } | Event::Note { .. } | Event::Progress { .. } => {}
+                _ => heartbeat.stop(),
+            }
+        }
         if self.json {
             if let Ok(line) = serde_json::to_string(&event) {
                 let _ = writeln!(std::io::stderr(), "{line}");
@@ -187,6 +230,11 @@ impl Reporter for Console {
                 }
             }
             Event::Warning { message } => status("Warning", &message),
+            Event::Progress { .. } => {
+                if let Some(line) = progress_line(&event) {
+                    self.line(&line);
+                }
+            }
             Event::Output { .. } | Event::Error { .. } => {}
         }
     }

@@ -63,7 +63,14 @@ impl DockerfileArgs {
             Some(file) => {
                 match dockerfile::check(&text, file, app.name()) {
                     Err(e @ Error::Invalid { .. }) => {
-                        return Ok(super::checks_failed(reporter, &e, None))
+                        // Not `checks-failed` (that code carries verify's
+                        // report): the file differs, the diff is in `message`.
+                        let mut event = Event::error(&e);
+                        if let Event::Error { code, .. } = &mut event {
+                            *code = OUT_OF_DATE.into();
+                        }
+                        reporter.report(event);
+                        return Ok(ExitCode::from(super::CHECKS_FAILED));
                     }
                     result => result?,
                 }
@@ -76,6 +83,10 @@ impl DockerfileArgs {
         Ok(ExitCode::SUCCESS)
     }
 }
+
+/// The error code of `dockerfile --check` when the committed file differs
+/// from the rendered one (exit status 1, as a failed check).
+pub const OUT_OF_DATE: &str = "out-of-date";
 
 /// Writes `text` to `path` (temp name, rename), unless `path` holds a file
 /// gopack did not write.

@@ -13,8 +13,9 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     let xtask = Xtask::try_parse().unwrap_or_else(|e| gopack_core::cli::exit_on_parse_error(e));
-//!     match xtask {
+//!     // Not `Xtask::parse()`: with `--json`, a command line clap refuses must
+//!     // be a JSON `usage` event and exit 2, as docs/ci.md promises.
+//!     match gopack_core::cli::parse::<Xtask>() {
 //!         // gopack's own output: progress on stderr, results on stdout (`--json` for CI).
 //!         Xtask::Gopack(command) => command.main(),
 //!     }
@@ -34,6 +35,7 @@ mod console;
 mod dockerfile;
 mod doctor;
 mod elapsed;
+mod heartbeat;
 mod pack;
 mod results;
 mod run;
@@ -47,7 +49,7 @@ pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
 pub use results::{BinaryResult, BuildResult, PackResult, PlatformResult};
-pub use run::RunArgs;
+pub use run::{RunArgs, RunResult, APP_FAILED};
 pub use verify::VerifyArgs;
 
 use crate::config::settings::Environment;
@@ -84,6 +86,16 @@ fn checks_failed(reporter: &dyn Reporter, err: &crate::Error, report: Option<&Re
     }
     reporter.report(event);
     ExitCode::from(CHECKS_FAILED)
+}
+
+/// Parses the process's command line into a host's clap type `P` (an
+/// xtask enum that mounts [`Command`]), keeping gopack's CI contract: a
+/// command line clap refuses ends the process as [`exit_on_parse_error`]
+/// says (with `--json`, one `usage` error event on stderr and exit status
+/// 2; `--help` and `--version` as clap prints them). Use it in place of
+/// `P::parse()`, which prints clap's text even with `--json`.
+pub fn parse<P: clap::Parser>() -> P {
+    P::try_parse().unwrap_or_else(|err| exit_on_parse_error(err))
 }
 
 /// Ends the process on a command line clap refuses (or `--help`, `--version`):
@@ -174,7 +186,7 @@ impl Command {
     /// container and exits with its code).
     pub fn main(self) -> ExitCode {
         let _ = crate::process::handle_signals();
-        if self.common().is_some_and(|c| c.json) {
+        if self.json() {
             json_panics();
         }
         let console = self.console();
@@ -213,7 +225,15 @@ impl Command {
     pub fn console(&self) -> Console {
         match self.common() {
             Some(common) => common.console(),
-            None => Console::new(false, false),
+            None => Console::new(self.json(), false),
+        }
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Doctor(args) => args.json,
+            _ => self.common().is_some_and(|c| c.json),
         }
     }
 

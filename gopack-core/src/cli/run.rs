@@ -8,6 +8,13 @@
 //! docker's tiny init as PID 1, so Ctrl-C stops an app that installs no
 //! signal handler. `-i -t` only when stdin is a terminal. gopack exits with
 //! the container's exit code.
+//!
+//! With `--json` the CI contract holds (docs/ci.md): the container's
+//! stdout and stderr become `output` events (`"tool":"container"`) on
+//! stderr, never gopack's stdout; stdout is one result line (`name`,
+//! `image`, `exit_code`); the exit status is gopack's: 0 when the container
+//! exited 0, [`APP_FAILED`] (3) when it exited otherwise (its code is the
+//! result's `exit_code`), 1 and 2 as for every command.
 
 use super::{Common, Selection};
 use crate::config::EngineKind;
@@ -92,10 +99,36 @@ impl RunArgs {
                 help: "check the app's `image-tags`".into(),
             })?;
         drop(_lock);
-        let command = docker_run_args(&image, &app.config.expose, &self.args, stdin_is_terminal());
+        let json = self.common.json;
+        let command = docker_run_args(
+            &image,
+            &app.config.expose,
+            &self.args,
+            !json && stdin_is_terminal(),
+        );
         console.report(Event::Note {
             message: format!("docker {}", command.join(" ")),
         });
+        if json {
+            let docker = Docker::find()?;
+            let exit_code = crate::process::Cmd::new("container", &docker.path)
+                .args(&command)
+                .help("`docker run` could not start: check the docker engine")
+                .stream_code(console)?;
+            let result = RunResult {
+                name: app.name().to_string(),
+                image,
+                exit_code,
+            };
+            if let Ok(line) = serde_json::to_string(&result) {
+                println!("{line}");
+            }
+            return Ok(ExitCode::from(if exit_code == Some(0) {
+                0
+            } else {
+                APP_FAILED
+            }));
+        }
         let code = Docker::find()?
             .cmd(&command)
             .help("`docker run` could not start: check the docker engine")
@@ -105,6 +138,21 @@ impl RunArgs {
             None => ExitCode::from(super::ERROR),
         })
     }
+}
+
+/// The exit status of `run --json` when the container exited with a code
+/// other than 0 (or was killed): the code is the result's `exit_code`.
+pub const APP_FAILED: u8 = 3;
+
+/// The stdout line of `run --json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunResult {
+    /// The app.
+    pub name: String,
+    /// The image that ran (`name:tag` in the docker engine).
+    pub image: String,
+    /// The container's exit code (`null` when a signal ended it).
+    pub exit_code: Option<i32>,
 }
 
 /// `run --rm --init [-i -t] [-p 127.0.0.1:PORT:PORT/PROTO]... IMAGE [ARGS]...`.

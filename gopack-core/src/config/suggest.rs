@@ -43,10 +43,19 @@ pub fn config_help(key: &str, message: &str) -> Option<String> {
             );
         }
         let expected = rest.split_once("expected one of ")?.1;
-        let known = expected
+        let known: Vec<&str> = expected
             .split(", ")
-            .map(|k| k.trim_matches(|c| c == '`' || c == ','));
-        return nearest(unknown, known).map(|k| format!("did you mean `{k}`?"));
+            .map(|k| k.trim_matches(|c| c == '`' || c == ','))
+            .collect();
+        // A Dockerfile's words for the image's command line: gopack's is `args`.
+        if matches!(unknown, "cmd" | "command" | "CMD") && known.contains(&"args") {
+            return Some(
+                "did you mean `args`? the image's default arguments (its CMD) are `args = [...]`; \
+                 the ENTRYPOINT is always the app's binary"
+                    .into(),
+            );
+        }
+        return nearest(unknown, known.iter().copied()).map(|k| format!("did you mean `{k}`?"));
     }
     if key.ends_with(".apps") && message.contains("expected a sequence") {
         return Some(
@@ -81,6 +90,12 @@ mod tests {
             .as_deref(),
             Some("did you mean `platforms`?")
         );
+        assert!(config_help(
+            "x.apps[0]",
+            "unknown field `cmd`, expected one of `name`, `args`, `main`"
+        )
+        .unwrap()
+        .starts_with("did you mean `args`?"));
         assert!(
             config_help("x", "unknown field `env`, expected one of `build-env`")
                 .unwrap()

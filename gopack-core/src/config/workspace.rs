@@ -36,7 +36,10 @@ impl Workspace {
         manifest_path: Option<&Utf8Path>,
         environment: settings::Environment,
     ) -> Result<Workspace> {
-        let metadata = crate::process::cargo_metadata(manifest_path)?;
+        let metadata = crate::process::cargo_metadata(manifest_path).map_err(|e| match e {
+            Error::Metadata { message } => metadata_error(message),
+            other => other,
+        })?;
         let root = metadata.workspace_root.clone();
         let manifest = root.join("Cargo.toml");
         let value = metadata
@@ -233,4 +236,61 @@ fn check_environment(
         })?;
     }
     Ok(epoch)
+}
+
+/// The error of a failed `cargo metadata`: a manifest that is not valid TOML
+/// is the user's file at a line (code `invalid`, exit status 2), not a bug;
+/// anything else is a `metadata` error with cargo's words.
+fn metadata_error(message: String) -> Error {
+    let message = message.trim_end().to_string();
+    match toml_error_at(&message) {
+        Some((file, line, column)) => {
+            let cargo_says = message
+                .trim_start_matches("`cargo metadata` exited with an error: ")
+                .trim_start_matches("error: ");
+            Error::Invalid {
+                path: format!("{file}:{line}:{column}"),
+                message: format!("not valid TOML: {cargo_says}"),
+                help: format!(
+                    "fix the TOML syntax at line {line} of {file}; until it parses, `cargo \
+                     xtask` itself cannot start (cargo exits 101 before gopack runs)"
+                ),
+            }
+        }
+        None => Error::Metadata { message },
+    }
+}
+
+/// Where cargo says a manifest is not TOML: `--> Cargo.toml:14:17` (relative
+/// to this process's folder, where cargo ran), or, from older cargos,
+/// "failed to parse manifest at `FILE`" and "TOML parse error at line L, column C".
+fn toml_error_at(message: &str) -> Option<(Utf8PathBuf, String, String)> {
+    let absolute = |file: &str| {
+        let file = Utf8PathBuf::from(file);
+        match std::env::current_dir()
+            .ok()
+            .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
+        {
+            Some(cwd) if file.is_relative() => cwd.join(file),
+            _ => file,
+        }
+    };
+    if let Some(at) = message.lines().find_map(|l| l.trim().strip_prefix("--> ")) {
+        let mut parts = at.trim().rsplitn(3, ':');
+        let column = parts.next()?.to_string();
+        let line = parts.next()?.to_string();
+        let file = parts.next()?;
+        if file.ends_with(".toml") && line.parse::<u32>().is_ok() {
+            return Some((absolute(file), line, column));
+        }
+    }
+    let rest = message.split_once("TOML parse error at line ")?.1;
+    let (line, rest) = rest.split_once(", column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let file = message
+        .split_once("failed to parse manifest at `")?
+        .1
+        .split_once('`')?
+        .0;
+    Some((absolute(file), line.trim().to_string(), column))
 }

@@ -40,11 +40,11 @@ pub struct Check {
     pub status: Status,
     /// What was found.
     pub message: String,
-    /// More lines (e.g. the libraries a dynamic binary needs).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// More lines (e.g. the libraries a dynamic binary needs); always
+    /// present in JSON (`[]` when there are none).
     pub details: Vec<String>,
-    /// What to do about a failure or warning.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What to do about a failure or warning; always present in JSON
+    /// (`null` when there is nothing to do).
     pub remedy: Option<String>,
 }
 

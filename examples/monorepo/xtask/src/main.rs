@@ -15,7 +15,9 @@ enum Xtask {
 }
 
 fn main() -> ExitCode {
-    match Xtask::parse() {
+    // gopack's parse: with `--json`, a bad command line is a JSON `usage`
+    // event (exit 2), as gopack's CI contract says; `Xtask::parse()` is not.
+    match gopack_core::cli::parse::<Xtask>() {
         Xtask::Gopack(command) => command.main(),
         Xtask::Lint => lint(),
     }

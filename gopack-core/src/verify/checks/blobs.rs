@@ -84,7 +84,7 @@ pub(super) fn size_check(readings: &[LayerReading], expect: &Expectations) -> Ch
     let message = format!("{total} of layers as stored");
     match expect.policy.max_size {
         Some(max) if total > max => Check::fail(CheckId::ImageSize, format!("{message}; the budget is {max}"))
-            .remedy("drop what the app does not need (debug info: -ldflags=\"-s -w\"; unused zoneinfo), or raise verify.max-size"),
+            .remedy("drop what the app does not need (unused `files`, zoneinfo with tzdata = false, a cgo = \"dynamic\" build's libraries with cgo = \"static\"), or raise verify.max-size; gopack already strips the binary (-s -w)"),
         Some(max) => Check::pass(CheckId::ImageSize, format!("{message} (budget {max})")),
         None => Check::pass(CheckId::ImageSize, message),
     }
