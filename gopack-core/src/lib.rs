@@ -18,6 +18,7 @@ pub mod cache;
 pub(crate) mod check_id;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod error;
 pub(crate) mod fingerprint;
@@ -39,6 +40,7 @@ pub mod remote_cache;
 pub mod report;
 pub mod sign;
 pub mod toolchain;
+pub mod since;
 pub(crate) mod vcs;
 pub mod verify;
 

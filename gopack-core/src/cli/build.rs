@@ -26,7 +26,13 @@ impl BuildArgs {
     /// `--json`, one line per app, see [`BuildResult`]).
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
+        let apps: Vec<App> = (self.selection.select(&workspace, console)?)
+            .into_iter()
+            .map(|(app, _)| app)
+            .collect();
+        if apps.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
         let remote = self
             .cache_registry
             .open(&workspace, Default::default(), console)?;

@@ -31,6 +31,7 @@
 mod build;
 mod clean;
 mod console;
+mod diff;
 mod dockerfile;
 mod doctor;
 mod elapsed;
@@ -43,6 +44,7 @@ mod verify_signed;
 pub use build::BuildArgs;
 pub use clean::CleanArgs;
 pub use console::Console;
+pub use diff::{DiffArgs, DiffFormat};
 pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
@@ -162,6 +164,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Remove gopack's outputs, cache and deps images (all, or those of the named apps).
     Clean(CleanArgs),
+    /// Show what differs between two images: files, config, layers, pull size
+    /// (exit 0 when the same, 1 when different).
+    Diff(Box<DiffArgs>),
 }
 
 impl Command {
@@ -206,6 +211,7 @@ impl Command {
             Command::Dockerfile(args) => args.run(reporter),
             Command::Run(args) => args.run(reporter),
             Command::Clean(args) => args.run(reporter),
+            Command::Diff(args) => args.run(reporter),
         }
     }
 
@@ -226,6 +232,7 @@ impl Command {
             Command::Dockerfile(args) => Some(&args.common),
             Command::Run(args) => Some(&args.common),
             Command::Clean(args) => Some(&args.common),
+            Command::Diff(args) => Some(&args.common),
             Command::Doctor(_) => None,
         }
     }
@@ -278,6 +285,29 @@ impl Common {
     pub fn console(&self) -> Console {
         Console::new(self.json, self.quiet).verbose(self.verbose)
     }
+}
+
+/// The apps whose inputs changed since `reference` (see [`crate::since`]),
+/// with `overrides` applied after the comparison (a flag is not a change).
+pub(crate) fn since_select(
+    workspace: &Workspace,
+    reference: &str,
+    overrides: &Overrides,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(crate::config::App, Vec<String>)>> {
+    let chosen = crate::since::select(workspace, workspace.all_apps(), reference)?;
+    if chosen.is_empty() {
+        reporter.report(Event::Note {
+            message: format!("no app's inputs changed since {reference}"),
+        });
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = chosen.iter().map(|s| s.app.name().to_string()).collect();
+    let apps = workspace.select(&names, overrides)?;
+    Ok(apps
+        .into_iter()
+        .zip(chosen.into_iter().map(|s| s.reasons))
+        .collect())
 }
 
 /// The cache registry of a run: flags (or their environment variables) over
@@ -347,6 +377,11 @@ pub struct Selection {
     /// Work on every app (the default when no app is named).
     #[arg(long, conflicts_with = "apps")]
     pub all: bool,
+    /// Only the apps whose inputs changed between the git revision REF (a
+    /// branch, tag, commit or merge base) and the working tree, uncommitted and
+    /// untracked files included; nothing when none changed (docs/ci.md).
+    #[arg(long, value_name = "REF", conflicts_with_all = ["apps", "all"])]
+    pub since: Option<String>,
     /// Target platform `os/arch[/variant]`; repeat for several (overrides `platforms`).
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<Platform>,
@@ -368,6 +403,21 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The apps to work on, with the CLI's overrides applied, and with
+    /// `--since` the reasons each was selected (empty without it). With
+    /// `--since` and no changed app, none, and a note says so.
+    pub fn select(
+        &self,
+        workspace: &Workspace,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(crate::config::App, Vec<String>)>> {
+        let Some(reference) = &self.since else {
+            let apps = workspace.select(&self.apps, &self.overrides())?;
+            return Ok(apps.into_iter().map(|app| (app, Vec::new())).collect());
+        };
+        since_select(workspace, reference, &self.overrides(), reporter)
+    }
+
     /// The CLI's overrides of the config.
     pub fn overrides(&self) -> Overrides {
         Overrides {

@@ -79,7 +79,11 @@ impl PackArgs {
     /// JSON line per app with `--json`, see [`PackResult`]).
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
+        let (apps, reasons): (Vec<_>, Vec<_>) =
+            self.selection.select(&workspace, console)?.into_iter().unzip();
+        if apps.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
         let options = PackOptions {
             engine: self.engine,
             load: self.load,
@@ -94,7 +98,10 @@ impl PackArgs {
             no_verify: self.no_verify,
             docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
         };
-        let plan = Plan::pack(&workspace, &apps, &options)?;
+        let mut plan = Plan::pack(&workspace, &apps, &options)?;
+        for (step, reasons) in plan.apps.iter_mut().zip(reasons) {
+            step.reasons = reasons;
+        }
         for step in &plan.apps {
             // The docker engine reads the app's history again when it packs, and warns then.
             if step.engine == EngineKind::Oci || self.dry_run {
@@ -107,7 +114,9 @@ impl PackArgs {
         }
         if self.dry_run {
             if self.common.json {
-                json_line(&plan)?;
+                for step in &plan.apps {
+                    json_line(step)?;
+                }
             } else {
                 write_stdout(&plan.text())?;
             }
