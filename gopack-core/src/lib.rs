@@ -39,8 +39,8 @@ pub mod registry;
 pub mod remote_cache;
 pub mod report;
 pub mod sign;
-pub mod toolchain;
 pub mod since;
+pub mod toolchain;
 pub(crate) mod vcs;
 pub mod verify;
 

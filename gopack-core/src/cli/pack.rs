@@ -79,8 +79,11 @@ impl PackArgs {
     /// JSON line per app with `--json`, see [`PackResult`]).
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let (apps, reasons): (Vec<_>, Vec<_>) =
-            self.selection.select(&workspace, console)?.into_iter().unzip();
+        let (apps, reasons): (Vec<_>, Vec<_>) = self
+            .selection
+            .select(&workspace, console)?
+            .into_iter()
+            .unzip();
         if apps.is_empty() {
             return Ok(ExitCode::SUCCESS);
         }

@@ -172,7 +172,10 @@ fn compare_platform(
     let identical = a.is_some()
         && b.is_some()
         && config_value(a) == config_value(b)
-        && layers_a.iter().map(|l| &l.0).eq(layers_b.iter().map(|l| &l.0));
+        && layers_a
+            .iter()
+            .map(|l| &l.0)
+            .eq(layers_b.iter().map(|l| &l.0));
     let files = if identical {
         FileChanges::default()
     } else {
@@ -260,7 +263,11 @@ fn compare_config(a: Option<&ImageConfig>, b: Option<&ImageConfig>) -> Vec<Confi
     };
     push("ports", keys(&sa.exposed_ports), keys(&sb.exposed_ports));
     push("volumes", keys(&sa.volumes), keys(&sb.volumes));
-    push("stop_signal", sa.stop_signal.clone(), sb.stop_signal.clone());
+    push(
+        "stop_signal",
+        sa.stop_signal.clone(),
+        sb.stop_signal.clone(),
+    );
     let env = |s: &RunSettings| -> BTreeMap<String, String> {
         s.env()
             .iter()

@@ -30,10 +30,7 @@ fn signed(difference: i64) -> String {
 }
 
 fn describe(meta: &FileMeta) -> String {
-    let mut text = format!(
-        "{} {:04o} {}:{}",
-        meta.kind, meta.mode, meta.uid, meta.gid
-    );
+    let mut text = format!("{} {:04o} {}:{}", meta.kind, meta.mode, meta.uid, meta.gid);
     if meta.kind == "file" {
         let _ = write!(text, " {}", human(meta.size));
     }

@@ -66,7 +66,13 @@ impl Git {
         }
         let spec = format!("{reference}^{{commit}}");
         match self
-            .cmd(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec])
+            .cmd(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ])
             .read()
         {
             Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),

@@ -183,9 +183,11 @@ fn inputs(app: &App, workspace_root: &Utf8Path) -> Result<Vec<Input>> {
         let path = normalize(&path);
         let what = if path == app.dir {
             String::new()
-        } else if setup.work.as_ref().is_some_and(|w| {
-            path == w.file || path == w.file.with_extension("work.sum")
-        }) {
+        } else if setup
+            .work
+            .as_ref()
+            .is_some_and(|w| path == w.file || path == w.file.with_extension("work.sum"))
+        {
             "the go.work".to_string()
         } else if work_modules.contains(&path) {
             format!("a module the go.work uses: {path}")
