@@ -7,7 +7,7 @@
 //! it `use`s ([`ModuleSetup::input_paths`]), its `files` sources, its own
 //! table under `[workspace.metadata.gopack]`, the workspace-wide keys that
 //! reach its image, and the gopack version Cargo.lock pins. git is asked a
-//! fixed number of times for the whole workspace ([`git`]); the changed paths
+//! fixed number of times for the whole workspace (`since/git.rs`); the changed paths
 //! are then matched against each app's inputs, so 200 apps cost what one
 //! does. Apps that share a module folder (several `main` packages) are
 //! selected together when the module changes.

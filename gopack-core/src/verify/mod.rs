@@ -42,9 +42,9 @@ pub use source::{Format, ImageSource};
 /// The source readers `diff` reads images through: sources, their platform
 /// images, and the metered, decompressing tar walk of a layer.
 pub(crate) mod read {
-    pub(crate) use super::limits::Metered;
-    pub(crate) use super::source::{FoundImage, Opened};
-    pub(crate) use super::stream::{decompress, for_each_entry};
+    pub(crate) use crate::verify::limits::Metered;
+    pub(crate) use crate::verify::source::{FoundImage, Opened};
+    pub(crate) use crate::verify::stream::{decompress, for_each_entry};
 }
 
 use crate::config::{App, Tzdata, UserConfig};
