@@ -287,6 +287,34 @@ impl Common {
     }
 }
 
+/// `--since REF`, for the commands that work on many apps (build, pack).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Since {
+    /// Only the apps whose inputs changed between the git revision REF (a
+    /// branch, tag, commit or merge base) and the working tree, uncommitted and
+    /// untracked files included; nothing when none changed (docs/ci.md).
+    #[arg(long, value_name = "REF", conflicts_with_all = ["apps", "all"])]
+    pub since: Option<String>,
+}
+
+impl Since {
+    /// The apps to work on, with the CLI's overrides applied, and with
+    /// `--since` the reasons each was selected (empty without it). With
+    /// `--since` and no changed app, none, and a note says so.
+    pub fn select(
+        &self,
+        selection: &Selection,
+        workspace: &Workspace,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(crate::config::App, Vec<String>)>> {
+        let Some(reference) = &self.since else {
+            let apps = workspace.select(&selection.apps, &selection.overrides())?;
+            return Ok(apps.into_iter().map(|app| (app, Vec::new())).collect());
+        };
+        since_select(workspace, reference, &selection.overrides(), reporter)
+    }
+}
+
 /// The apps whose inputs changed since `reference` (see [`crate::since`]),
 /// with `overrides` applied after the comparison (a flag is not a change).
 pub(crate) fn since_select(
@@ -377,11 +405,6 @@ pub struct Selection {
     /// Work on every app (the default when no app is named).
     #[arg(long, conflicts_with = "apps")]
     pub all: bool,
-    /// Only the apps whose inputs changed between the git revision REF (a
-    /// branch, tag, commit or merge base) and the working tree, uncommitted and
-    /// untracked files included; nothing when none changed (docs/ci.md).
-    #[arg(long, value_name = "REF", conflicts_with_all = ["apps", "all"])]
-    pub since: Option<String>,
     /// Target platform `os/arch[/variant]`; repeat for several (overrides `platforms`).
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<Platform>,
@@ -403,21 +426,6 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// The apps to work on, with the CLI's overrides applied, and with
-    /// `--since` the reasons each was selected (empty without it). With
-    /// `--since` and no changed app, none, and a note says so.
-    pub fn select(
-        &self,
-        workspace: &Workspace,
-        reporter: &dyn Reporter,
-    ) -> Result<Vec<(crate::config::App, Vec<String>)>> {
-        let Some(reference) = &self.since else {
-            let apps = workspace.select(&self.apps, &self.overrides())?;
-            return Ok(apps.into_iter().map(|app| (app, Vec::new())).collect());
-        };
-        since_select(workspace, reference, &self.overrides(), reporter)
-    }
-
     /// The CLI's overrides of the config.
     pub fn overrides(&self) -> Overrides {
         Overrides {

@@ -3,7 +3,7 @@
 //! the image and the publishers send it where the plan says.
 
 use super::results::{json_line, write_stdout, PackResult};
-use super::{CacheRegistryFlags, Common, Selection};
+use super::{CacheRegistryFlags, Common, Selection, Since};
 use crate::config::EngineKind;
 use crate::engine::DockerOptions;
 use crate::pipeline::{self, Engines, Outcome};
@@ -18,6 +18,8 @@ use std::process::ExitCode;
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub since: Since,
     /// Load the image for the engine's platform into the local docker engine, tagged
     /// `name:version` and `name:latest` (or the app's `image-tags`).
     #[arg(long)]
@@ -80,8 +82,8 @@ impl PackArgs {
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
         let (apps, reasons): (Vec<_>, Vec<_>) = self
-            .selection
-            .select(&workspace, console)?
+            .since
+            .select(&self.selection, &workspace, console)?
             .into_iter()
             .unzip();
         if apps.is_empty() {
