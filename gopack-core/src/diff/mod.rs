@@ -34,7 +34,8 @@ pub struct ConfigChange {
 /// A layer of either image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LayerChange {
-    /// `reused` (in both), `new` (only in B) or `removed` (only in A).
+    /// `reused` (the same content in both, told by diff_id), `new` (only in
+    /// B) or `removed` (only in A).
     pub status: &'static str,
     /// The layer's digest as stored (its diff_id when the format has none).
     pub digest: String,
@@ -138,14 +139,23 @@ pub fn diff(a: &str, b: &str, limits: Limits) -> Result<ImageDiff> {
     })
 }
 
-/// A layer's identity: its stored digest, else its diff_id, else its name.
+/// A layer's identity: its diff_id (the uncompressed tar's digest, the same
+/// in a layout and in `docker save`), else its stored digest, else its name.
 fn layer_id(image: &FoundImage, index: usize) -> String {
     let layer = &image.layers[index];
     layer
+        .diff_id
+        .clone()
+        .or_else(|| layer.digest.clone())
+        .unwrap_or_else(|| layer.name.clone())
+}
+
+/// How a layer is shown: its stored digest, else its identity.
+fn layer_shown(image: &FoundImage, index: usize) -> String {
+    image.layers[index]
         .digest
         .clone()
-        .or_else(|| layer.diff_id.clone())
-        .unwrap_or_else(|| layer.name.clone())
+        .unwrap_or_else(|| layer_id(image, index))
 }
 
 fn compare_platform(
@@ -157,10 +167,16 @@ fn compare_platform(
         Some((opened, image)) => files::read_tree(opened, image),
         None => Ok(BTreeMap::new()),
     };
-    let layers = |side: Option<(&Opened, &FoundImage)>| -> Vec<(String, Option<u64>)> {
+    let layers = |side: Option<(&Opened, &FoundImage)>| -> Vec<(String, Option<u64>, String)> {
         side.map(|(_, image)| {
             (0..image.layers.len())
-                .map(|i| (layer_id(image, i), image.layers[i].size))
+                .map(|i| {
+                    (
+                        layer_id(image, i),
+                        image.layers[i].size,
+                        layer_shown(image, i),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -189,23 +205,24 @@ fn compare_platform(
     let ids_a: BTreeSet<&String> = layers_a.iter().map(|l| &l.0).collect();
     let ids_b: BTreeSet<&String> = layers_b.iter().map(|l| &l.0).collect();
     let mut layer_changes = Vec::new();
-    for (id, size) in &layers_b {
+    for (id, size, shown) in &layers_b {
         layer_changes.push(LayerChange {
             status: if ids_a.contains(id) { "reused" } else { "new" },
-            digest: id.clone(),
+            digest: shown.clone(),
             size: *size,
         });
     }
-    for (id, size) in &layers_a {
+    for (id, size, shown) in &layers_a {
         if !ids_b.contains(id) {
             layer_changes.push(LayerChange {
                 status: "removed",
-                digest: id.clone(),
+                digest: shown.clone(),
                 size: *size,
             });
         }
     }
-    let sum = |layers: &[(String, Option<u64>)]| layers.iter().filter_map(|l| l.1).sum::<u64>();
+    let sum =
+        |layers: &[(String, Option<u64>, String)]| layers.iter().filter_map(|l| l.1).sum::<u64>();
     let (before, after) = (sum(&layers_a), sum(&layers_b));
     let new_bytes = layer_changes
         .iter()
