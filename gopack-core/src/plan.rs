@@ -67,6 +67,9 @@ pub struct AppPlan {
     /// What reading the app's history found worth a warning (no history,
     /// dirty files); always present in JSON (`[]` when there are none).
     pub warnings: Vec<String>,
+    /// Why `--since` selected the app (empty without `--since`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// A plan's `verify` in JSON: `"planned"` or `"skipped"`.
@@ -177,6 +180,7 @@ impl Plan {
                 destination_names: destinations.iter().map(Destination::describe).collect(),
                 destinations,
                 warnings,
+                reasons: Vec::new(),
             });
         }
         Ok(Plan { apps: plans })
@@ -212,6 +216,9 @@ impl Plan {
             );
             for destination in &app.destination_names {
                 let _ = writeln!(out, "  then    {destination}");
+            }
+            for reason in &app.reasons {
+                let _ = writeln!(out, "  why     {reason}");
             }
         }
         out

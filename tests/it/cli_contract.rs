@@ -450,7 +450,8 @@ fn documented_keys_are_always_present() {
     git_commit_all(&ws.root);
     let out = ws.xtask(["pack", "hello", "--dry-run", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
-    let plan = &stdout_results(&out)[0]["apps"][0];
+    // One line per app (docs/ci.md).
+    let plan = &stdout_results(&out)[0];
     assert_eq!(plan["verify"], "planned", "{plan}");
     assert_eq!(plan["warnings"], serde_json::json!([]), "{plan}");
     assert!(
@@ -458,7 +459,7 @@ fn documented_keys_are_always_present() {
         "{plan}"
     );
     let out = ws.xtask(["pack", "hello", "--dry-run", "--json", "--no-verify"]);
-    assert_eq!(stdout_results(&out)[0]["apps"][0]["verify"], "skipped");
+    assert_eq!(stdout_results(&out)[0]["verify"], "skipped");
 
     let out = ws.xtask(["pack", "tiny", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

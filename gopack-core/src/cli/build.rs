@@ -1,7 +1,7 @@
 //! `build`: static binaries for the selected apps.
 
 use super::results::{json_line, write_stdout, BinaryResult, BuildResult};
-use super::{CacheRegistryFlags, Common, Selection};
+use super::{CacheRegistryFlags, Common, Selection, Since};
 use crate::build::Builder;
 use crate::config::App;
 use crate::error::IoContext;
@@ -16,6 +16,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub selection: Selection,
     #[command(flatten)]
+    pub since: Since,
+    #[command(flatten)]
     pub cache_registry: CacheRegistryFlags,
     #[command(flatten)]
     pub common: Common,
@@ -26,7 +28,13 @@ impl BuildArgs {
     /// `--json`, one line per app, see [`BuildResult`]).
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
+        let apps: Vec<App> = (self.since.select(&self.selection, &workspace, console)?)
+            .into_iter()
+            .map(|(app, _)| app)
+            .collect();
+        if apps.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
         let remote = self
             .cache_registry
             .open(&workspace, Default::default(), console)?;

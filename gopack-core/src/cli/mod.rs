@@ -32,6 +32,7 @@
 mod build;
 mod clean;
 mod console;
+mod diff;
 mod dockerfile;
 mod doctor;
 mod elapsed;
@@ -45,6 +46,7 @@ mod verify_signed;
 pub use build::BuildArgs;
 pub use clean::CleanArgs;
 pub use console::Console;
+pub use diff::{DiffArgs, DiffFormat};
 pub use dockerfile::DockerfileArgs;
 pub use doctor::DoctorArgs;
 pub use pack::PackArgs;
@@ -174,6 +176,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Remove gopack's outputs, cache and deps images (all, or those of the named apps).
     Clean(CleanArgs),
+    /// Show what differs between two images: files, config, layers, pull size
+    /// (exit 0 when the same, 1 when different).
+    Diff(Box<DiffArgs>),
 }
 
 impl Command {
@@ -218,6 +223,7 @@ impl Command {
             Command::Dockerfile(args) => args.run(reporter),
             Command::Run(args) => args.run(reporter),
             Command::Clean(args) => args.run(reporter),
+            Command::Diff(args) => args.run(reporter),
         }
     }
 
@@ -246,6 +252,7 @@ impl Command {
             Command::Dockerfile(args) => Some(&args.common),
             Command::Run(args) => Some(&args.common),
             Command::Clean(args) => Some(&args.common),
+            Command::Diff(args) => Some(&args.common),
             Command::Doctor(_) => None,
         }
     }
@@ -298,6 +305,57 @@ impl Common {
     pub fn console(&self) -> Console {
         Console::new(self.json, self.quiet).verbose(self.verbose)
     }
+}
+
+/// `--since REF`, for the commands that work on many apps (build, pack).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Since {
+    /// Only the apps whose inputs changed between the git revision REF (a
+    /// branch, tag, commit or merge base) and the working tree, uncommitted and
+    /// untracked files included; nothing when none changed (docs/ci.md).
+    #[arg(long, value_name = "REF", conflicts_with_all = ["apps", "all"])]
+    pub since: Option<String>,
+}
+
+impl Since {
+    /// The apps to work on, with the CLI's overrides applied, and with
+    /// `--since` the reasons each was selected (empty without it). With
+    /// `--since` and no changed app, none, and a note says so.
+    pub fn select(
+        &self,
+        selection: &Selection,
+        workspace: &Workspace,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(crate::config::App, Vec<String>)>> {
+        let Some(reference) = &self.since else {
+            let apps = workspace.select(&selection.apps, &selection.overrides())?;
+            return Ok(apps.into_iter().map(|app| (app, Vec::new())).collect());
+        };
+        since_select(workspace, reference, &selection.overrides(), reporter)
+    }
+}
+
+/// The apps whose inputs changed since `reference` (see [`crate::since`]),
+/// with `overrides` applied after the comparison (a flag is not a change).
+pub(crate) fn since_select(
+    workspace: &Workspace,
+    reference: &str,
+    overrides: &Overrides,
+    reporter: &dyn Reporter,
+) -> Result<Vec<(crate::config::App, Vec<String>)>> {
+    let chosen = crate::since::select(workspace, workspace.all_apps(), reference)?;
+    if chosen.is_empty() {
+        reporter.report(Event::Note {
+            message: format!("no app's inputs changed since {reference}"),
+        });
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = chosen.iter().map(|s| s.app.name().to_string()).collect();
+    let apps = workspace.select(&names, overrides)?;
+    Ok(apps
+        .into_iter()
+        .zip(chosen.into_iter().map(|s| s.reasons))
+        .collect())
 }
 
 /// The cache registry of a run: flags (or their environment variables) over

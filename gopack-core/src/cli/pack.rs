@@ -3,7 +3,7 @@
 //! the image and the publishers send it where the plan says.
 
 use super::results::{json_line, write_stdout, PackResult};
-use super::{CacheRegistryFlags, Common, Selection};
+use super::{CacheRegistryFlags, Common, Selection, Since};
 use crate::config::EngineKind;
 use crate::engine::DockerOptions;
 use crate::pipeline::{self, Engines, Outcome};
@@ -18,6 +18,8 @@ use std::process::ExitCode;
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: Selection,
+    #[command(flatten)]
+    pub since: Since,
     /// Load the image for the engine's platform into the local docker engine, tagged
     /// `name:version` and `name:latest` (or the app's `image-tags`).
     #[arg(long)]
@@ -79,7 +81,14 @@ impl PackArgs {
     /// JSON line per app with `--json`, see [`PackResult`]).
     pub fn run(self, console: &dyn Reporter) -> Result<ExitCode> {
         let workspace = self.common.workspace()?;
-        let apps = workspace.select(&self.selection.apps, &self.selection.overrides())?;
+        let (apps, reasons): (Vec<_>, Vec<_>) = self
+            .since
+            .select(&self.selection, &workspace, console)?
+            .into_iter()
+            .unzip();
+        if apps.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
         let options = PackOptions {
             engine: self.engine,
             load: self.load,
@@ -94,7 +103,10 @@ impl PackArgs {
             no_verify: self.no_verify,
             docker_flags: !self.docker.build_args.is_empty() || self.docker.builder.is_some(),
         };
-        let plan = Plan::pack(&workspace, &apps, &options)?;
+        let mut plan = Plan::pack(&workspace, &apps, &options)?;
+        for (step, reasons) in plan.apps.iter_mut().zip(reasons) {
+            step.reasons = reasons;
+        }
         for step in &plan.apps {
             // The docker engine reads the app's history again when it packs, and warns then.
             if step.engine == EngineKind::Oci || self.dry_run {
@@ -107,7 +119,9 @@ impl PackArgs {
         }
         if self.dry_run {
             if self.common.json {
-                json_line(&plan)?;
+                for step in &plan.apps {
+                    json_line(step)?;
+                }
             } else {
                 write_stdout(&plan.text())?;
             }

@@ -35,6 +35,10 @@ pub struct VerifyArgs {
     /// `registry://HOST/REPO@DIGEST` (its signatures only).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
+    /// Only the packed images of the apps whose inputs changed since the git
+    /// revision REF (as `pack --since`); nothing when none changed.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["apps", "image"])]
+    pub since: Option<String>,
     /// Output format (`--json` prints one JSON report per line instead).
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
@@ -107,7 +111,19 @@ impl VerifyArgs {
             }
             None => {
                 let workspace = self.common.workspace()?;
-                for app in workspace.select(&self.apps, &Default::default())? {
+                let apps = match &self.since {
+                    Some(reference) => {
+                        super::since_select(&workspace, reference, &Default::default(), reporter)?
+                            .into_iter()
+                            .map(|(app, _)| app)
+                            .collect()
+                    }
+                    None => workspace.select(&self.apps, &Default::default())?,
+                };
+                if apps.is_empty() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                for app in apps {
                     let layout = workspace.out_dir().join(app.name()).join("oci");
                     if !layout.join("index.json").is_file() {
                         return Err(Error::Invalid {

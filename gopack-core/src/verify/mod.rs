@@ -39,6 +39,14 @@ pub use elf::ElfFacts;
 pub use report::{junit, Check, PlatformReport, Report, Status};
 pub use source::{Format, ImageSource};
 
+/// The source readers `diff` reads images through: sources, their platform
+/// images, and the metered, decompressing tar walk of a layer.
+pub(crate) mod read {
+    pub(crate) use crate::verify::limits::Metered;
+    pub(crate) use crate::verify::source::{FoundImage, Opened};
+    pub(crate) use crate::verify::stream::{decompress, for_each_entry};
+}
+
 use crate::config::{App, Tzdata, UserConfig};
 use crate::platform::Platform;
 use crate::Result;

@@ -7,6 +7,7 @@
 
 mod apps;
 mod generate;
+mod monorepo;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::toolchain::Go;
@@ -36,6 +37,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH")]
     gopack: Option<std::path::PathBuf>,
 }
+
+/// Apps of the generated monorepo `--since` is timed on.
+const MONOREPO_APPS: usize = 200;
 
 struct Row {
     what: &'static str,
@@ -171,6 +175,30 @@ impl BenchArgs {
         rows.push(Row {
             what: "no-change re-pack",
             gopack: pack_nochange,
+            go: None,
+        });
+
+        eprintln!("--since on a generated monorepo of {MONOREPO_APPS} apps, one changed...");
+        let mono = root.join("monorepo");
+        let changed = monorepo::generate(&mono, MONOREPO_APPS)?;
+        std::fs::write(
+            &changed,
+            "package main
+
+func main() { println(\"changed\") }
+",
+        )
+        .map_err(|e| e.to_string())?;
+        let since = median(self.runs, || {
+            let mut cmd = Command::new(&me);
+            cmd.args(["pack", "--since", "HEAD", "--dry-run", "--json", "--quiet"])
+                .current_dir(&mono)
+                .stdout(Stdio::null());
+            time(&mut cmd)
+        })?;
+        rows.push(Row {
+            what: "pack --since HEAD --dry-run, 200 apps, one changed",
+            gopack: since,
             go: None,
         });
 
