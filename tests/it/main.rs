@@ -14,6 +14,7 @@ mod cli_contract;
 mod commands;
 mod docker_engine;
 mod hostile;
+mod images;
 mod inputs;
 mod interrupt;
 mod modules;
