@@ -12,6 +12,7 @@ mod cache_registry;
 mod cgo;
 mod cli_contract;
 mod commands;
+mod docker_edges;
 mod docker_engine;
 mod hostile;
 mod images;
