@@ -497,3 +497,32 @@ fn verify_list_names_every_check_and_its_severity() {
         "{stdout}"
     );
 }
+
+#[test]
+fn editing_only_a_files_source_repacks_without_go_build() {
+    let ws = TestWorkspace::new(&app(
+        "hello",
+        "hello",
+        "files = [{ src = \"config/app.yaml\", dst = \"/etc/hello/app.yaml\" }]",
+    ));
+    ws.copy("examples/hello", "hello");
+    ws.write("hello/config/app.yaml", "greeting: hi\n");
+    let pack = || {
+        let out = ws.xtask(["pack", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            result["digest"].clone(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (first, _) = pack();
+    ws.write("hello/config/app.yaml", "greeting: hello\n");
+    let (second, events) = pack();
+    assert_ne!(first, second, "the file is in the image");
+    assert!(
+        !events.contains("\"go-build\""),
+        "no go build ran: {events}"
+    );
+    assert!(events.contains("binary-cached"), "{events}");
+}
