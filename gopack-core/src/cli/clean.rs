@@ -13,7 +13,8 @@
 use super::Common;
 use crate::cache::FOLDERS as CACHE_FOLDERS;
 use crate::config::Workspace;
-use crate::engine::docker::{build_stage_images, DEPS_REPOSITORY};
+use crate::engine::build_stages::build_stage_images;
+use crate::engine::docker::DEPS_REPOSITORY;
 use crate::error::{IoContext, Result};
 use crate::report::{Event, Reporter};
 use crate::toolchain::Docker;

@@ -284,7 +284,12 @@ impl<'a> DockerEngine<'a> {
                 &format!("org.opencontainers.image.revision={revision}"),
             ]);
         }
-        if let Some(source) = &metadata.source {
+        // A `source` in the app's labels wins, as with the oci engine.
+        if let Some(source) = metadata.source.as_ref().filter(|_| {
+            !app.config
+                .labels
+                .contains_key("org.opencontainers.image.source")
+        }) {
             cmd = cmd.args([
                 "--label",
                 &format!("org.opencontainers.image.source={source}"),
@@ -301,7 +306,7 @@ impl<'a> DockerEngine<'a> {
             .at(&iidfile, "read")?
             .trim()
             .to_string();
-        self.remove_old_stages(app);
+        super::build_stages::remove_old(&self.docker, app.name(), self.reporter);
         Ok(DockerPacked {
             app: app.name().into(),
             references,
@@ -330,47 +335,6 @@ impl<'a> DockerEngine<'a> {
         });
         self.docker.warn_dangling(&before, self.reporter);
         Ok(())
-    }
-
-    /// Removes the build-stage images older builds of `app` left (the classic
-    /// builder keeps a stage's last image, untagged, a Go toolchain and a
-    /// build each); the newest stays as the layer cache of the next build.
-    /// A failure is a note: the images are `clean`'s to remove then.
-    fn remove_old_stages(&self, app: &App) {
-        let stages = match build_stage_images(&self.docker, app.name()) {
-            Ok(stages) => stages,
-            Err(why) => {
-                self.reporter.report(Event::Note {
-                    message: format!(
-                        "{}: old build-stage images not looked for: {why}",
-                        app.name()
-                    ),
-                });
-                return;
-            }
-        };
-        let old: Vec<&str> = stages.iter().skip(1).map(|s| s.id.as_str()).collect();
-        if old.is_empty() {
-            return;
-        }
-        let removed = self.docker.cmd(["image", "rm"]).args(&old).output();
-        let message = match removed {
-            Ok(out) if out.code == Some(0) => format!(
-                "{}: removed {} old build-stage image{} ({})",
-                app.name(),
-                old.len(),
-                if old.len() == 1 { "" } else { "s" },
-                old.join(", ")
-            ),
-            Ok(out) => format!(
-                "{}: old build-stage images not removed ({}); `cargo xtask clean {}` removes them",
-                app.name(),
-                out.stderr.trim(),
-                app.name()
-            ),
-            Err(e) => format!("{}: old build-stage images not removed ({e})", app.name()),
-        };
-        self.reporter.report(Event::Note { message });
     }
 
     /// Pulls the deps image from the cache registry and tags it `deps_tag`;
@@ -614,53 +578,6 @@ impl<'a> DockerEngine<'a> {
         }
         cmd.args(["--file", dockerfile.as_str(), context.as_str()])
     }
-}
-
-/// A build-stage image the classic builder left in the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageImage {
-    /// The image id (`sha256:...`).
-    pub id: String,
-    /// Its size as docker prints it.
-    pub size: String,
-}
-
-/// The untagged build-stage images of `app` (labelled by the rendered
-/// Dockerfile), newest first; or why they could not be listed.
-pub fn build_stage_images(
-    docker: &Docker,
-    app: &str,
-) -> std::result::Result<Vec<StageImage>, String> {
-    let out = docker
-        .cmd(["image", "ls", "--no-trunc", "--filter", "dangling=true"])
-        .args([
-            "--filter".to_string(),
-            format!("label={}={app}", dockerfile::APP_LABEL),
-            "--filter".to_string(),
-            format!("label={}=build", dockerfile::STAGE_LABEL),
-            "--format".to_string(),
-            "{{.ID}}\t{{.Size}}".to_string(),
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.code != Some(0) {
-        return Err(format!(
-            "the docker engine did not answer ({})",
-            out.stderr.trim()
-        ));
-    }
-    // `docker image ls` lists the newest first.
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let (id, size) = line.split_once('\t')?;
-            id.starts_with("sha256:").then(|| StageImage {
-                id: id.to_string(),
-                size: size.to_string(),
-            })
-        })
-        .collect())
 }
 
 /// `gopack-deps/<app>:<key>`: the key covers go.mod, go.sum, the builder image and the deps stage.

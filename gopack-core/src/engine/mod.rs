@@ -5,6 +5,7 @@
 //! tree. Verify, outputs and destinations follow in [`crate::pipeline`], the
 //! same for both engines.
 
+pub mod build_stages;
 pub mod docker;
 pub mod dockerfile;
 pub mod oci;
