@@ -159,7 +159,7 @@ fn run_oci(
     let mut packed = engine.pack_with(app, step.metadata.clone())?;
     let cache = engine.cache();
     if let Some(signing) = engines.signing {
-        let reference = crate::sign::identity(signing.registry.as_deref(), app.name());
+        let reference = crate::sign::identity(signing.registry.as_deref(), app.image_name());
         let signed = crate::sign::sign_image(cache, signing.signer, &reference, &packed.image)?;
         packed.image.artifacts.extend(signed);
     }

@@ -130,15 +130,9 @@ impl Plan {
                     help: "push them with `docker push`, or pack with --engine oci, which pushes without a daemon".into(),
                 });
             }
-            if engine == EngineKind::Docker && !app.config.files.is_empty() {
-                return Err(Error::Flag {
-                    flag: "--engine docker".into(),
-                    message: format!(
-                        "{} has `files`, which only the oci engine copies into the image",
-                        app.name()
-                    ),
-                    help: "pack it with the oci engine (the default), or COPY the files in your own Dockerfile".into(),
-                });
+            if engine == EngineKind::Docker {
+                // cgo = "dynamic", and `files` the build context cannot hold.
+                crate::engine::dockerfile::supported(app)?;
             }
             // The docker engine builds inside the engine: --load has nothing left to do.
             if engine == EngineKind::Oci && options.load {
@@ -147,7 +141,7 @@ impl Plan {
             }
             if let Some(prefix) = &push_prefix {
                 // Refuses a malformed prefix before anything is built.
-                crate::registry::Target::new(prefix, app.name(), options.insecure_registry)?;
+                crate::registry::Target::new(prefix, app.image_name(), options.insecure_registry)?;
                 destinations.push(Destination::Registry {
                     prefix: prefix.clone(),
                     insecure: options.insecure_registry,

@@ -69,8 +69,12 @@ impl Go {
         if let Some(path) = gopack_go {
             if !std::path::Path::new(path).is_file() {
                 return Err(Error::ToolMissing {
-                    tool: format!("go (GOPACK_GO={})", path.to_string_lossy()),
-                    help: format!("GOPACK_GO names no file; unset it or {GO_INSTALL_HINT}"),
+                    tool: format!("go (--go or GOPACK_GO={})", path.to_string_lossy()),
+                    help: format!(
+                        "the `--go` flag (or GOPACK_GO, its environment variable) names no \
+                         file: pass the path of a `go` binary, or leave both out to find go on \
+                         PATH; or {GO_INSTALL_HINT}"
+                    ),
                 });
             }
         }

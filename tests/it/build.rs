@@ -206,7 +206,8 @@ fn bad_inputs_get_clear_errors_and_leave_the_cache_intact() {
         &["build"],
         &[("GOPACK_GO", "/nonexistent/go")],
         &[
-            "`go (GOPACK_GO=/nonexistent/go)` was not found",
+            "`go (--go or GOPACK_GO=/nonexistent/go)` was not found",
+            "the `--go` flag",
             "install Go",
         ],
     );

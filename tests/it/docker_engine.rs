@@ -48,7 +48,7 @@ const APPLETS: &[&str] = &[
     "true", "test", "[",
 ];
 
-fn docker() -> Command {
+pub(crate) fn docker() -> Command {
     static CHECKED: OnceLock<()> = OnceLock::new();
     CHECKED.get_or_init(|| {
         require_tool("docker", "docker.io");
@@ -66,7 +66,7 @@ fn docker() -> Command {
 }
 
 /// The test builder image, built once per content.
-fn builder_image() -> String {
+pub(crate) fn builder_image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(make_builder_image).clone()
 }
@@ -357,14 +357,14 @@ fn walk(root: &camino::Utf8Path) -> Vec<camino::Utf8PathBuf> {
 }
 
 /// Holds the docker lock for a test and removes the test's images when dropped.
-struct DockerTest {
-    app: String,
+pub(crate) struct DockerTest {
+    pub(crate) app: String,
     dangling_before: BTreeSet<String>,
     _lock: MutexGuard<'static, ()>,
 }
 
 impl DockerTest {
-    fn new(label: &str) -> DockerTest {
+    pub(crate) fn new(label: &str) -> DockerTest {
         static LOCK: Mutex<()> = Mutex::new(());
         let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         builder_image();
@@ -376,7 +376,7 @@ impl DockerTest {
     }
 
     /// A workspace with one app (this test's name) at `dir`, built with the test builder.
-    fn workspace(&self, fixture: &str, extra: &str) -> TestWorkspace {
+    pub(crate) fn workspace(&self, fixture: &str, extra: &str) -> TestWorkspace {
         let ws = TestWorkspace::new(&format!(
             r#"
 [[workspace.metadata.gopack.apps]]
@@ -444,7 +444,7 @@ fn dangling() -> BTreeSet<String> {
         .collect()
 }
 
-fn image_id(reference: &str) -> Option<String> {
+pub(crate) fn image_id(reference: &str) -> Option<String> {
     let out = docker()
         .args(["image", "inspect", "--format", "{{.Id}}", reference])
         .output()

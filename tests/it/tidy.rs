@@ -558,3 +558,57 @@ fn the_environment_is_read_in_one_place_and_documented() {
         "environment variables missing from docs/configuration.md: {undocumented:?}"
     );
 }
+
+/// The files docs/architecture.md's module tree lists, as paths under `gopack-core/src/`.
+fn architecture_tree() -> BTreeSet<String> {
+    let text = read("docs/architecture.md");
+    let section = text
+        .split("## Modules of `gopack-core`, as the pipeline")
+        .nth(1)
+        .expect("architecture.md has the module tree");
+    let block = section
+        .split("```\n")
+        .nth(1)
+        .expect("the module tree is a code block");
+    let mut folders: Vec<String> = Vec::new();
+    let mut files = BTreeSet::new();
+    for line in block.lines().skip(1) {
+        let indent = line.len() - line.trim_start().len();
+        let Some(word) = line.split_whitespace().next() else {
+            continue;
+        };
+        // Folders and files start at two spaces per level; deeper text continues a description.
+        if indent % 2 != 0 || indent / 2 > folders.len() + 1 || indent == 0 {
+            continue;
+        }
+        let depth = indent / 2 - 1;
+        if depth > folders.len() {
+            continue;
+        }
+        if let Some(folder) = word.strip_suffix('/') {
+            folders.truncate(depth);
+            folders.push(folder.to_string());
+        } else if word.ends_with(".rs") {
+            folders.truncate(depth);
+            let mut path = folders.join("/");
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(word);
+            files.insert(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn architecture_lists_every_module_file() {
+    let listed = architecture_tree();
+    let present: BTreeSet<String> = core_sources().into_iter().map(|(path, _)| path).collect();
+    let missing: Vec<&String> = present.difference(&listed).collect();
+    let gone: Vec<&String> = listed.difference(&present).collect();
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "docs/architecture.md's module tree: missing {missing:?}, listed but not in gopack-core/src {gone:?}"
+    );
+}

@@ -1,7 +1,9 @@
 //! `clean [APP...] [--dry-run]`: removes what gopack made, and nothing else:
 //! each app's outputs (`<target>/gopack/<app>/`), the cache (only when no app
 //! is named: it is shared by every app), and the docker engine's deps images
-//! (`gopack-deps/<app>:*`). `--dry-run` lists exactly that, with sizes, and
+//! (`gopack-deps/<app>:*`) and the untagged build-stage images the classic
+//! builder left (labelled `io.gopack.app=<app>`, `io.gopack.stage=build`).
+//! `--dry-run` lists exactly that, with sizes, and
 //! removes nothing.
 //!
 //! A cache folder that does not look like gopack's (`/`, the home folder, the
@@ -11,6 +13,7 @@
 use super::Common;
 use crate::cache::FOLDERS as CACHE_FOLDERS;
 use crate::config::Workspace;
+use crate::engine::build_stages::build_stage_images;
 use crate::engine::docker::DEPS_REPOSITORY;
 use crate::error::{IoContext, Result};
 use crate::report::{Event, Reporter};
@@ -52,6 +55,15 @@ pub enum Item {
         /// Its size as docker prints it.
         size: String,
     },
+    /// An untagged build-stage image the classic builder left.
+    Stage {
+        /// The app it was built for.
+        app: String,
+        /// The image id (`sha256:...`).
+        id: String,
+        /// Its size as docker prints it.
+        size: String,
+    },
 }
 
 impl CleanArgs {
@@ -89,6 +101,9 @@ impl CleanArgs {
                 }
                 Item::Image { reference, size } => {
                     println!("{verb} docker image {reference} ({size})");
+                }
+                Item::Stage { app, id, size } => {
+                    println!("{verb} docker image {id} (build stage of `{app}`, {size})");
                 }
             }
         }
@@ -248,6 +263,13 @@ fn deps_images(apps: &[&str]) -> std::result::Result<Vec<Item>, String> {
                 });
             }
         }
+        for stage in build_stage_images(&docker, app)? {
+            images.push(Item::Stage {
+                app: app.to_string(),
+                id: stage.id,
+                size: stage.size,
+            });
+        }
     }
     Ok(images)
 }
@@ -267,7 +289,7 @@ fn remove(item: &Item, reporter: &dyn Reporter) -> Result<()> {
                 Err(e) => Err(Error::io(path.clone(), "remove", e)),
             }
         }
-        Item::Image { reference, .. } => {
+        Item::Image { reference, .. } | Item::Stage { id: reference, .. } => {
             let out = Docker::find()?
                 .cmd(["image", "rm", reference.as_str()])
                 .output()?;

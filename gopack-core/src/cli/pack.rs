@@ -243,7 +243,7 @@ fn parse_timeout(text: &str) -> std::result::Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
         _ => Err(format!(
-            "`{text}` is not a number of seconds between 0 and 3600"
+            "`{text}` is not a number of seconds greater than 0 and at most 3600 (such as 0.5 or 30)"
         )),
     }
 }

@@ -57,6 +57,10 @@ pub struct VerifyArgs {
     /// (`sign.valid`; default: the app's `verify.key`).
     #[arg(long, value_name = "PUB")]
     pub key: Option<Utf8PathBuf>,
+    /// List the checks (id, what a finding is with and without an app's
+    /// config, the docs) and verify nothing; with --json, one line each.
+    #[arg(long, conflicts_with_all = ["apps", "image", "run", "junit", "key"])]
+    pub list: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -66,6 +70,9 @@ impl VerifyArgs {
     /// `--json`, one report per line on stdout, and a `checks-failed` error
     /// event per failing image on stderr.
     pub fn run(self, reporter: &dyn Reporter) -> Result<ExitCode> {
+        if self.list {
+            return list(self.common.json);
+        }
         let mut targets: Vec<(ImageSource, Expectations)> = Vec::new();
         let key = self
             .key
@@ -212,4 +219,36 @@ impl VerifyArgs {
         }
         Ok(code)
     }
+}
+
+/// `verify --list`: every check, what its findings are, where it is documented.
+fn list(json: bool) -> Result<ExitCode> {
+    use crate::verify::catalog::severity;
+    use crate::verify::CheckId;
+    let mut text = String::new();
+    for id in CheckId::ALL {
+        let severity = severity(*id);
+        let docs = format!("docs/verify.md#{}", id.docs_anchor());
+        if json {
+            json_line(&serde_json::json!({
+                "id": id.as_str(),
+                "with_app": severity.with_app,
+                "without_app": severity.without_app,
+                "docs": docs,
+            }))?;
+        } else {
+            text.push_str(&format!(
+                "{id}\n  with the app's config: {}\n  without (--image alone): {}\n  {docs}\n",
+                severity.with_app, severity.without_app
+            ));
+        }
+    }
+    if !json {
+        text.push_str(
+            "\na policy's `allow` turns a check's failures into warnings: it changes nothing for a \
+             check that only warns\n",
+        );
+        write_stdout(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

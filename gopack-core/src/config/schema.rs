@@ -43,8 +43,13 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct AppConfig {
-    /// Image and binary name.
+    /// The app's name: the binary's, and the image's unless `image-name` is set.
     pub name: String,
+    /// The image's repository path under `registry` (e.g. `team/api`);
+    /// default: the app's name. Used by `--load`, `--push`, the archive's
+    /// tags and `run`.
+    #[serde(default)]
+    pub image_name: Option<String>,
     /// The folder with go.mod, relative to the workspace root.
     pub path: Utf8PathBuf,
     /// The main package, relative to `path`.
@@ -321,12 +326,29 @@ pub struct App {
     pub sources: files::SourceRoot,
     /// `SOURCE_DATE_EPOCH` as the workspace was given it (checked).
     pub source_date_epoch: Option<u64>,
+    /// The app's place in the manifest's `apps` array.
+    pub index: usize,
+    /// The manifest (the workspace's Cargo.toml) that declares it.
+    pub manifest: Utf8PathBuf,
 }
 
 impl App {
     /// The app's name.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// One of the app's keys as an error names it: `workspace.metadata.gopack.apps[N].<field>`.
+    pub fn key(&self, field: &str) -> String {
+        format!("workspace.metadata.gopack.apps[{}].{field}", self.index)
+    }
+
+    /// The image's repository path: `image-name`, else the app's name.
+    pub fn image_name(&self) -> &str {
+        self.config
+            .image_name
+            .as_deref()
+            .unwrap_or(&self.config.name)
     }
 
     /// Platforms to build, never empty.

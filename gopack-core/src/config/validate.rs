@@ -46,6 +46,21 @@ pub(super) fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) ->
                 "use lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit",
             ));
         }
+        if let Some(image_name) = &app.image_name {
+            let valid = image_name.len() <= 255
+                && image_name
+                    .split('/')
+                    .all(|part| is_image_name(part) && !part.ends_with(['.', '_', '-']));
+            if !valid {
+                return Err(config_error(
+                    key("image-name"),
+                    format!("`{image_name}` is not a repository path"),
+                    "write path components of lower-case letters, digits, `.`, `_` and `-`, \
+                     separated by `/`, each starting and ending with a letter or digit \
+                     (e.g. \"team/api\"); the registry host goes in `registry`",
+                ));
+            }
+        }
         if let Some(first) = apps.iter().position(|a| a.name() == app.name) {
             return Err(config_error(
                 key("name"),
@@ -102,6 +117,14 @@ pub(super) fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) ->
                         key(field),
                         format!("`{path}` {refused}"),
                         &host_file_help(field),
+                    ));
+                }
+                if field == "ca-bundle" && app.certs && !holds_certificate(root, path) {
+                    return Err(config_error(
+                        key(field),
+                        format!("`{path}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"),
+                        "point ca-bundle at a PEM file of CA certificates (as update-ca-certificates \
+                         writes), or remove it to use the host's bundle",
                     ));
                 }
             }
@@ -203,6 +226,8 @@ pub(super) fn validate(config: &Config, root: &Utf8Path, manifest: &Utf8Path) ->
             dir,
             sources,
             source_date_epoch: None,
+            index,
+            manifest: manifest.to_path_buf(),
         });
     }
     Ok(apps)
@@ -233,11 +258,53 @@ fn check_settings(app: &AppConfig) -> std::result::Result<(), (String, settings:
     }
     for name in app.image_env.keys() {
         check_env_name(name).map_err(|r| (format!("image-env.{name:?}"), r))?;
+        // verify's config.env fails on these unless `timezone`/`locale` set them.
+        let owner = match name.as_str() {
+            "TZ" => Some((
+                "timezone",
+                "timezone = \"Europe/Berlin\"",
+                "/etc/localtime and TZ",
+            )),
+            "LANG" | "LANGUAGE" | "LC_ALL" => Some((
+                "locale",
+                "locale = \"C.UTF-8\"",
+                "LANG, LANGUAGE and LC_ALL",
+            )),
+            _ => None,
+        };
+        if let Some((key, example, sets)) = owner {
+            return Err((
+                format!("image-env.{name}"),
+                settings::Refusal {
+                    message: format!(
+                        "{name} is set by the `{key}` key, which verify checks it against"
+                    ),
+                    help: format!(
+                        "remove {name} from image-env and set `{example}` (it sets {sets})"
+                    ),
+                },
+            ));
+        }
     }
     for (name, value) in &app.labels {
         check_text(name)
             .and_then(|()| check_text(value))
             .map_err(|r| (format!("labels.{name:?}"), r))?;
+        // gopack's facts about the image; verify reads the revision.
+        if OWN_LABELS.contains(&name.as_str()) || name.starts_with("io.gopack.") {
+            return Err((
+                format!("labels.{name:?}"),
+                settings::Refusal {
+                    message: format!(
+                        "gopack writes `{name}` itself (from the app's version, commit and \
+                         time), and a configured value would replace that fact"
+                    ),
+                    help: "remove it from `labels`; set `version` (or --app-version) or \
+                           SOURCE_DATE_EPOCH to change what gopack writes"
+                        .into(),
+                },
+            ));
+        }
         if name.is_empty() {
             return Err((
                 "labels".into(),
@@ -250,6 +317,35 @@ fn check_settings(app: &AppConfig) -> std::result::Result<(), (String, settings:
     }
     Ok(())
 }
+
+/// Whether the `ca-bundle` file beneath `root` has a PEM certificate block
+/// (its first 16 MiB are read). A file that cannot be opened is left to the
+/// pack, which names why.
+fn holds_certificate(root: &Utf8Path, path: &Utf8Path) -> bool {
+    use std::io::Read;
+    let Ok(resolved) = confine::resolve(root, path, true) else {
+        return true;
+    };
+    let Ok(file) = std::fs::File::open(&resolved.path) else {
+        return true;
+    };
+    let mut bytes = Vec::new();
+    if file.take(16 << 20).read_to_end(&mut bytes).is_err() {
+        return true;
+    }
+    bytes
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+}
+
+/// Labels gopack derives from facts, which `labels` may not replace
+/// (`title` and `source` may be set: the latter when the repository has no
+/// `origin` remote to read it from).
+const OWN_LABELS: &[&str] = &[
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.revision",
+];
 
 /// Checks a user; on failure returns the field and why.
 pub(super) fn check_user(user: &UserConfig) -> std::result::Result<(), (&'static str, String)> {

@@ -227,6 +227,14 @@ fn check_environment(
             help: "write a folder path (relative to the workspace root), or remove the key to use <target>/gopack/cache".into(),
         });
     }
+    if let Some(prefix) = &config.registry {
+        crate::reference::parse_prefix(prefix).map_err(|message| Error::Config {
+            manifest: manifest.to_path_buf(),
+            key: "workspace.metadata.gopack.registry".into(),
+            message,
+            help: crate::reference::PREFIX_HELP.into(),
+        })?;
+    }
     if let Some(reference) = &config.cache_registry {
         crate::reference::check_reference(reference).map_err(|message| Error::Config {
             manifest: manifest.to_path_buf(),

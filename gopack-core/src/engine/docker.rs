@@ -265,7 +265,7 @@ impl<'a> DockerEngine<'a> {
         std::fs::write(&file, dockerfile::render(app, &options)?.text()).at(&file, "write")?;
         let references: Vec<String> = super::image_tags(app, &metadata, self.reporter)?
             .iter()
-            .map(|tag| format!("{}:{tag}", app.name()))
+            .map(|tag| format!("{}:{tag}", app.image_name()))
             .collect();
         self.build_every_platform(app, &file, &context, &metadata)?;
         let iidfile = temp_dir.join("image-id");
@@ -284,7 +284,12 @@ impl<'a> DockerEngine<'a> {
                 &format!("org.opencontainers.image.revision={revision}"),
             ]);
         }
-        if let Some(source) = &metadata.source {
+        // A `source` in the app's labels wins, as with the oci engine.
+        if let Some(source) = metadata.source.as_ref().filter(|_| {
+            !app.config
+                .labels
+                .contains_key("org.opencontainers.image.source")
+        }) {
             cmd = cmd.args([
                 "--label",
                 &format!("org.opencontainers.image.source={source}"),
@@ -301,6 +306,7 @@ impl<'a> DockerEngine<'a> {
             .at(&iidfile, "read")?
             .trim()
             .to_string();
+        super::build_stages::remove_old(&self.docker, app.name(), self.reporter);
         Ok(DockerPacked {
             app: app.name().into(),
             references,
@@ -410,6 +416,8 @@ impl<'a> DockerEngine<'a> {
 
     /// The platform to build for: the engine's, which the app must list.
     fn render_options(&self, app: &App) -> Result<Options> {
+        // Refused before the builder image is looked for, let alone pulled.
+        dockerfile::supported(app)?;
         let engine = &self.engine_platform;
         let platform = app
             .platforms()

@@ -5,6 +5,7 @@
 //! tree. Verify, outputs and destinations follow in [`crate::pipeline`], the
 //! same for both engines.
 
+pub mod build_stages;
 pub mod docker;
 pub mod dockerfile;
 pub mod oci;
@@ -31,11 +32,8 @@ pub fn image_tags(
     };
     let (tags, notes) = crate::config::tags::render(templates, &values).map_err(|message| {
         crate::Error::Config {
-            manifest: "Cargo.toml".into(),
-            key: format!(
-                "workspace.metadata.gopack.apps (name = \"{}\").image-tags",
-                app.name()
-            ),
+            manifest: app.manifest.clone(),
+            key: app.key("image-tags"),
             message,
             help: crate::config::tags::HELP.into(),
         }

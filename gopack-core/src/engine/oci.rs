@@ -63,7 +63,7 @@ impl<'a> OciEngine<'a> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
         let binaries = self.builder.build_version(app, &metadata.version)?;
         let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
-        let base = self.layer(app, "all", "base", &base_tree, metadata.epoch, None)?;
+        let base = self.layer(app, "all", "base", &base_tree, rootfs::BASE_EPOCH, None)?;
         let run = run_config(app, &metadata);
         let mut platforms = Vec::new();
         for binary in &binaries {
@@ -92,7 +92,7 @@ impl<'a> OciEngine<'a> {
             &platforms,
         )?;
         let image = Image {
-            name: app.name().to_string(),
+            name: app.image_name().to_string(),
             tags,
             platforms,
             index,
@@ -118,7 +118,7 @@ impl<'a> OciEngine<'a> {
         let mut run = run.clone();
         let mut content_key = Some(binary.key.clone());
         if !app.config.files.is_empty() {
-            let files_key = crate::image::files::add_to_tree(app, &self.workspace.root, &mut tree)?;
+            let files_key = crate::image::files::add_to_tree(app, &mut tree)?;
             content_key = Some(format!("{}+{files_key}", binary.key));
         }
         if app.config.cgo == crate::config::Cgo::Dynamic {

@@ -118,8 +118,8 @@ pub fn attachments(
     for (binary, image) in binaries.iter().zip(platforms) {
         let mut info = None;
         if let Some(media_type) = sbom_type {
-            // v2: sealed entries.
-            let key = KeyHasher::new("sbom/v2")
+            // v3: replaced modules as built, cgo libraries.
+            let key = KeyHasher::new("sbom/v3")
                 .text("format", media_type)
                 .text("binary", &binary.key)
                 .text("base", base_digest)
@@ -143,10 +143,15 @@ pub fn attachments(
                         manifest_digest: &image.manifest.digest,
                         created: &created,
                     };
-                    let base = origins.as_deref().unwrap_or_default();
+                    let mut base = origins.clone().unwrap_or_default();
+                    if app.config.cgo == crate::config::Cgo::Dynamic {
+                        let runtime =
+                            crate::build::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
+                        base.extend(sbom::library_origins(&runtime.entries)?);
+                    }
                     let bytes = match app.config.sbom {
-                        SbomFormat::Cyclonedx => sbom::cyclonedx(&subject, info, base)?,
-                        _ => sbom::spdx(&subject, info, base)?,
+                        SbomFormat::Cyclonedx => sbom::cyclonedx(&subject, info, &base)?,
+                        _ => sbom::spdx(&subject, info, &base)?,
                     };
                     cache.put_sealed(Kind::Sbom, &key, &bytes)?;
                     bytes

@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use camino::Utf8Path;
 
 /// Adds the app's extra files to `tree`; returns a key over their paths, modes and bytes.
-pub fn add_to_tree(app: &App, workspace_root: &Utf8Path, tree: &mut Tree) -> Result<String> {
+pub fn add_to_tree(app: &App, tree: &mut Tree) -> Result<String> {
     let mut hasher = KeyHasher::new("files/v1");
     let binary = app.binary_path();
     for (index, file) in app.config.files.iter().enumerate() {
@@ -26,11 +26,8 @@ pub fn add_to_tree(app: &App, workspace_root: &Utf8Path, tree: &mut Tree) -> Res
             .sources
             .resolve(&file.src)
             .map_err(|refused| Error::Config {
-                manifest: workspace_root.join("Cargo.toml"),
-                key: format!(
-                    "workspace.metadata.gopack.apps (name = \"{}\").{key}.src",
-                    app.name()
-                ),
+                manifest: app.manifest.clone(),
+                key: app.key(&format!("{key}.src")),
                 message: format!("`{}` {refused}", file.src),
                 help: SRC_HELP.into(),
             })?;
@@ -45,7 +42,6 @@ pub fn add_to_tree(app: &App, workspace_root: &Utf8Path, tree: &mut Tree) -> Res
                 let dst = format!("{base}/{relative}");
                 add(
                     app,
-                    workspace_root,
                     tree,
                     &key,
                     &binary,
@@ -64,7 +60,6 @@ pub fn add_to_tree(app: &App, workspace_root: &Utf8Path, tree: &mut Tree) -> Res
             };
             add(
                 app,
-                workspace_root,
                 tree,
                 &key,
                 &binary,
@@ -101,7 +96,6 @@ impl Kind {
 #[allow(clippy::too_many_arguments)]
 fn add(
     app: &App,
-    workspace_root: &Utf8Path,
     tree: &mut Tree,
     key: &str,
     binary: &str,
@@ -112,11 +106,8 @@ fn add(
     hasher: &mut KeyHasher,
 ) -> Result<()> {
     let error = |message: String, help: &str| Error::Config {
-        manifest: workspace_root.join("Cargo.toml"),
-        key: format!(
-            "workspace.metadata.gopack.apps (name = \"{}\").{key}",
-            app.name()
-        ),
+        manifest: app.manifest.clone(),
+        key: app.key(key),
         message,
         help: help.into(),
     };

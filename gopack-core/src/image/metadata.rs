@@ -64,8 +64,19 @@ impl ImageMetadata {
             .filter(|url| url.contains("://") || url.starts_with("git@"))
             .map(|url| clean_url(&url));
         let revision = history.commit;
+        let tag = tag_for(&version);
+        if tag != version {
+            // A configured version is refused when it is no tag; one from git is rewritten, said.
+            reporter.report(Event::Note {
+                message: format!(
+                    "{}: the version `{version}` (from git) is not a valid image tag; it is tagged \
+                     `{tag}` (a tag holds only letters, digits, `_`, `.` and `-`)",
+                    app.name()
+                ),
+            });
+        }
         Ok(ImageMetadata {
-            tag: tag_for(&version),
+            tag,
             version,
             revision,
             source,

@@ -15,6 +15,11 @@ pub const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
 /// Where images get zoneinfo.
 pub const ZONEINFO_PATH: &str = "usr/share/zoneinfo";
 
+/// The time of every base-layer entry: the Unix epoch, whatever the app's
+/// commit time or `SOURCE_DATE_EPOCH`. The base layer is shared by every app
+/// with the same settings, so its digest may depend on nothing of one app.
+pub const BASE_EPOCH: u64 = 0;
+
 /// Host CA bundles, in the order distributions put them.
 const HOST_CA_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
@@ -51,7 +56,6 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
                 Ok(resolved) => {
                     return Err(app_error(
                         app,
-                        workspace_root,
                         "ca-bundle",
                         format!("`{path}` is {}, not a file", resolved.kind.describe()),
                         "point ca-bundle at a PEM file of CA certificates, or remove it to use the host's bundle",
@@ -60,7 +64,6 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
                 Err(refused) => {
                     return Err(app_error(
                         app,
-                        workspace_root,
                         "ca-bundle",
                         format!("`{path}` {refused}"),
                         &host_file_help("ca-bundle"),
@@ -85,7 +88,6 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
         let Some(file) = file else {
             return Err(app_error(
                 app,
-                workspace_root,
                 "timezone",
                 format!("no zone `{zone}` in {source}"),
                 "write an IANA zone name such as \"Europe/Berlin\" or \"UTC\"",
@@ -144,19 +146,10 @@ pub fn settings_env(app: &App) -> BTreeMap<String, String> {
 }
 
 /// A config error about one key of the app, found while reading host files.
-fn app_error(
-    app: &App,
-    workspace_root: &Utf8Path,
-    key: &str,
-    message: String,
-    help: &str,
-) -> Error {
+fn app_error(app: &App, key: &str, message: String, help: &str) -> Error {
     Error::Config {
-        manifest: workspace_root.join("Cargo.toml"),
-        key: format!(
-            "workspace.metadata.gopack.apps (name = \"{}\").{key}",
-            app.name()
-        ),
+        manifest: app.manifest.clone(),
+        key: app.key(key),
         message,
         help: help.to_string(),
     }
@@ -184,7 +177,6 @@ fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> 
             Ok(resolved) => {
                 return Err(app_error(
                     app,
-                    workspace_root,
                     "zoneinfo",
                     format!("`{path}` is {}, not a folder", resolved.kind.describe()),
                     "point zoneinfo at a zoneinfo folder, or remove it to use the host's",
@@ -193,7 +185,6 @@ fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> 
             Err(refused) => {
                 return Err(app_error(
                     app,
-                    workspace_root,
                     "zoneinfo",
                     format!("`{path}` {refused}"),
                     &host_file_help("zoneinfo"),

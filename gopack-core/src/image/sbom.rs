@@ -116,6 +116,49 @@ pub fn base_origins(tree: &Tree) -> Result<Vec<BaseOrigin>> {
     Ok(origins)
 }
 
+/// The loader and shared libraries a `cgo = "dynamic"` image carries (the
+/// app layer's files copied from the host, see `crate::build::cgo`), each
+/// with the host package that owns it; ids `cgo-<file name>`.
+pub fn library_origins(entries: &[(String, Content)]) -> Result<Vec<BaseOrigin>> {
+    let mut origins = Vec::new();
+    for (image_path, content) in entries {
+        let Content::Host(host) = content else {
+            continue;
+        };
+        let name: String = image_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        // dpkg records the path the package ships: with merged /usr, the
+        // loader's /lib path or the real /usr/lib file.
+        let package = dpkg_owner(host).or_else(|| {
+            let real = host.canonicalize_utf8().ok()?;
+            dpkg_owner(&real).or_else(|| {
+                let unmerged = real.as_str().strip_prefix("/usr")?;
+                dpkg_owner(Utf8Path::new(unmerged))
+            })
+        });
+        origins.push(BaseOrigin {
+            id: format!("cgo-{name}"),
+            image_path: format!("/{}", image_path.trim_start_matches('/')),
+            host_path: host.clone(),
+            package,
+            sha256: sha256_file(host)?,
+            files: 1,
+        });
+    }
+    Ok(origins)
+}
+
 fn sha256_file(path: &Utf8Path) -> Result<String> {
     use crate::error::IoContext;
     let mut file = std::fs::File::open(path).at(path, "read")?;
@@ -179,28 +222,42 @@ pub struct Subject<'a> {
     pub created: &'a str,
 }
 
-/// A Go module as the SBOM lists it: what the binary was built with (the
-/// replacement, when a `replace` directive applies).
+/// A Go module as the SBOM lists it: what the binary was built with. When a
+/// `replace` directive put another module in its place, that is the
+/// replacement's path, version and sum (as `go version -m` shows after `=>`),
+/// and `original` is the module go.mod asked for; a local folder's
+/// replacement has no module path or version of its own, so the module keeps
+/// its path, without a version.
 struct Listed<'a> {
     path: &'a str,
     version: &'a str,
     sum: &'a str,
-    replaced: Option<&'a Module>,
+    original: Option<&'a Module>,
+    local: Option<&'a str>,
 }
 
 fn listed(module: &Module) -> Listed<'_> {
     match &module.replace {
-        Some(replacement) => Listed {
+        Some(replacement) if replacement.version.is_empty() => Listed {
             path: &module.path,
+            version: "",
+            sum: "",
+            original: None,
+            local: Some(&replacement.path),
+        },
+        Some(replacement) => Listed {
+            path: &replacement.path,
             version: &replacement.version,
             sum: &replacement.sum,
-            replaced: Some(replacement),
+            original: Some(module),
+            local: None,
         },
         None => Listed {
             path: &module.path,
             version: &module.version,
             sum: &module.sum,
-            replaced: None,
+            original: None,
+            local: None,
         },
     }
 }
@@ -335,16 +392,32 @@ pub fn spdx(subject: &Subject<'_>, info: &BuildInfo, base: &[BaseOrigin]) -> Res
             package["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": hex}]);
             package["comment"] = json!(format!("go.sum {}", module.sum));
         }
-        if let Some(replacement) = module.replaced {
+        if let Some(folder) = module.local {
             package["comment"] = json!(format!(
-                "{} {} replaced by {} {} {}",
-                dep.path, dep.version, replacement.path, replacement.version, replacement.sum
-            )
-            .trim_end()
-            .to_string());
+                "{} {} replaced by the local folder {folder}",
+                dep.path, dep.version
+            ));
         }
         packages.push(package);
         relationships.push(relate(main_id, "DEPENDS_ON", &id));
+        if let Some(original) = module.original {
+            // What go.mod asked for, not built: the replacement is a variant of it.
+            let original_id = format!("{id}-replaced");
+            packages.push(json!({
+                "SPDXID": original_id,
+                "name": original.path,
+                "versionInfo": original.version,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": false,
+                "primaryPackagePurpose": "LIBRARY",
+                "externalRefs": purl(golang_purl(&original.path, &original.version)),
+                "comment": format!(
+                    "required by go.mod and replaced (replace {} {} => {} {}): not in the binary",
+                    original.path, original.version, module.path, module.version
+                ),
+            }));
+            relationships.push(relate(&id, "VARIANT_OF", &original_id));
+        }
     }
 
     for origin in base {
@@ -354,7 +427,7 @@ pub fn spdx(subject: &Subject<'_>, info: &BuildInfo, base: &[BaseOrigin]) -> Res
             "name": origin.package.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| origin.id.clone()),
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
-            "primaryPackagePurpose": "FILE",
+            "primaryPackagePurpose": if origin.id.starts_with("cgo-") { "LIBRARY" } else { "FILE" },
             "comment": base_comment(origin),
         });
         if let Some(host) = &origin.package {
@@ -449,8 +522,19 @@ pub fn cyclonedx(subject: &Subject<'_>, info: &BuildInfo, base: &[BaseOrigin]) -
         if let Some(hex) = h1_hex(module.sum) {
             component["hashes"] = json!([{"alg": "SHA-256", "content": hex}]);
         }
-        if let Some(replacement) = module.replaced {
-            component["properties"] = json!([{"name": "go:replaced-by", "value": format!("{} {}", replacement.path, replacement.version)}]);
+        if let Some(original) = module.original {
+            // What go.mod asked for, not built: the replacement descends from it.
+            component["pedigree"] = json!({"ancestors": [{
+                "type": "library",
+                "bom-ref": format!("{purl}#replaces"),
+                "name": original.path,
+                "version": original.version,
+                "purl": golang_purl(&original.path, &original.version),
+            }]});
+            component["properties"] = json!([{"name": "go:replaces", "value": format!("{} {}", original.path, original.version)}]);
+        }
+        if let Some(folder) = module.local {
+            component["properties"] = json!([{"name": "go:replaced-by", "value": folder}]);
         }
         if !main_depends.contains(&purl) {
             main_depends.push(purl);

@@ -97,7 +97,7 @@ impl Destination {
                 insecure,
                 connection,
             } => {
-                let target = registry::Target::new(prefix, &packed.app, *insecure)?;
+                let target = registry::Target::new(prefix, &packed.image.name, *insecure)?;
                 let reference = format!(
                     "{}/{}@{}",
                     target.host,

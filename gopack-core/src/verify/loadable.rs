@@ -7,6 +7,7 @@ use super::layers::{Kind, Tree};
 use super::report::{Check, Status};
 use super::source::{LayerRef, Store};
 use super::Expectations;
+use crate::build::cgo::LIBRARIES_LABEL;
 use crate::check_id::CheckId;
 use crate::config::Cgo;
 use crate::ldso::{self, Entry, Files};
@@ -126,9 +127,28 @@ pub(crate) fn loadable_check(path: &str, bytes: &[u8], files: &ImageFiles<'_>) -
 /// What an app's `cgo` setting changes in the checks: a dynamic binary is not
 /// an `elf.static` failure when the app asked for `cgo = "dynamic"` (then
 /// `elf.loadable` decides), and CGO_ENABLED=1 is information when asked for.
-pub(crate) fn apply_cgo_expectation(checks: &mut [Check], expect: &Expectations) {
-    let Some(cgo) = expect.cgo.filter(|c| c.enabled()) else {
+///
+/// Without the app's config (a foreign image), an image that carries gopack's
+/// [`LIBRARIES_LABEL`] was packed with `cgo = "dynamic"`, and is judged so:
+/// `elf.loadable` still checks that every library it needs is in the image.
+pub(crate) fn apply_cgo_expectation(
+    checks: &mut [Check],
+    expect: &Expectations,
+    labels: &dyn Fn(&str) -> Option<String>,
+) {
+    let labelled = expect.cgo.is_none() && labels(LIBRARIES_LABEL).is_some();
+    let cgo = if labelled {
+        Some(Cgo::Dynamic)
+    } else {
+        expect.cgo
+    };
+    let Some(cgo) = cgo.filter(|c| c.enabled()) else {
         return;
+    };
+    let configured = if labelled {
+        format!("as its {LIBRARIES_LABEL} label says (gopack's cgo = \"dynamic\")")
+    } else {
+        format!("as configured (cgo = \"{}\")", cgo.as_str())
     };
     for check in checks.iter_mut() {
         match check.id {
@@ -141,7 +161,7 @@ pub(crate) fn apply_cgo_expectation(checks: &mut [Check], expect: &Expectations)
                 }
                 *check = Check::skip(
                     CheckId::ElfStatic,
-                    "dynamically linked, as configured (cgo = \"dynamic\"): see elf.loadable",
+                    format!("dynamically linked, {configured}: see elf.loadable"),
                 );
             }
             CheckId::GoCgo if check.status != Status::Pass && check.status != Status::Skip => {
@@ -153,10 +173,7 @@ pub(crate) fn apply_cgo_expectation(checks: &mut [Check], expect: &Expectations)
                     continue;
                 }
                 if check.message.starts_with("CGO_ENABLED=1") {
-                    *check = Check::pass(
-                        CheckId::GoCgo,
-                        format!("CGO_ENABLED=1, as configured (cgo = \"{}\")", cgo.as_str()),
-                    );
+                    *check = Check::pass(CheckId::GoCgo, format!("CGO_ENABLED=1, {configured}"));
                 }
             }
             _ => {}

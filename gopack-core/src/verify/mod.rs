@@ -15,6 +15,7 @@
 //! ```
 
 mod attached;
+pub mod catalog;
 mod checks;
 #[doc(hidden)]
 pub mod fuzz;

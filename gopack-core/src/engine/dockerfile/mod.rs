@@ -36,6 +36,7 @@ mod stages;
 pub use check::{check, diff};
 pub use ignore::{dockerignore, DOCKERIGNORE_MARKER};
 use quote::{docker_string, docker_word, json_array, sh_word};
+pub use stages::supported;
 use stages::{build_stage, deps_stage, image_stage};
 
 /// Where the deps stage prepares the base files of the final image.
@@ -46,6 +47,10 @@ pub const APPFS_DIR: &str = "/appfs";
 pub const GOCACHE_DIR: &str = "/root/.cache/go-build";
 /// Build arguments the Dockerfile declares for the user; the engine sets them from the config.
 pub const USER_ARGS: &[&str] = &["USERNAME", "USER_ID", "GROUP_ID"];
+/// The label of the builder stages: the app's name.
+pub const APP_LABEL: &str = "io.gopack.app";
+/// The label of the builder stages: `deps` or `build`.
+pub const STAGE_LABEL: &str = "io.gopack.stage";
 /// Zoneinfo entries the oci engine's rootfs leaves out, left out here too.
 const ZONEINFO_SKIP: &[&str] = &["right", "localtime", "posixrules"];
 
@@ -172,6 +177,7 @@ pub fn builder_image(app: &App) -> Result<String> {
 
 /// Renders the Dockerfile of `app`.
 pub fn render(app: &App, options: &Options) -> Result<Dockerfile> {
+    supported(app)?;
     let builder = builder_image(app)?;
     let has_go_sum = app.dir.join("go.sum").is_file();
     let vendored = ModuleSetup::detect(app)?.vendored();
@@ -217,6 +223,7 @@ fn version_default(app: &App) -> String {
 /// The header: what the file is, the build context, and the commands that build it.
 fn header(app: &App, options: &Options) -> String {
     let name = &app.config.name;
+    let image = app.image_name();
     let context = context_dir(app);
     let file = format!("{}/Dockerfile", context.trim_end_matches('/'));
     let file = file.trim_start_matches("./");
@@ -265,7 +272,7 @@ fn header(app: &App, options: &Options) -> String {
         }
         let _ = writeln!(
             s,
-            "# Build:      DOCKER_BUILDKIT=0 docker build{args}{version_arg} -t {name}:{tag} {context}"
+            "# Build:      DOCKER_BUILDKIT=0 docker build{args}{version_arg} -t {image}:{tag} {context}"
         );
         let _ = writeln!(
             s,
@@ -274,12 +281,12 @@ fn header(app: &App, options: &Options) -> String {
     } else {
         let _ = writeln!(
             s,
-            "# Build:      docker buildx build --platform {}{version_arg} -t {name}:{tag} {context}",
+            "# Build:      docker buildx build --platform {}{version_arg} -t {image}:{tag} {context}",
             platforms.join(",")
         );
         let _ = writeln!(
             s,
-            "#             docker build{version_arg} -t {name}:{tag} {context}   (BuildKit; the engine's platform only)"
+            "#             docker build{version_arg} -t {image}:{tag} {context}   (BuildKit; the engine's platform only)"
         );
     }
     if options.classic && cross_compiles(app) {

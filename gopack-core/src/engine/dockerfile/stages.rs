@@ -25,6 +25,7 @@ pub(super) fn deps_stage(app: &App, builder: &str, has_go_sum: bool, vendored: b
         s.push_str("# cgo: it runs on the target platform (emulated when that is not the build machine's).\n");
     }
     let _ = writeln!(s, "FROM {}{builder} AS deps", from_platform(app));
+    s.push_str(&stage_label(app, "deps"));
     let _ = writeln!(s, "ARG USERNAME={}", user.name);
     let _ = writeln!(s, "ARG USER_ID={}", user.uid);
     let _ = writeln!(s, "ARG GROUP_ID={}", user.gid());
@@ -116,14 +117,7 @@ pub(super) const GROUP_FORMAT: &str = "root:x:0:\\nnogroup:x:65534:\\n%s:x:%s:\\
 
 pub(super) fn build_stage(app: &App, options: &Options) -> Result<String> {
     let config = &app.config;
-    if config.cgo == crate::config::Cgo::Dynamic {
-        return Err(Error::Invalid {
-            path: format!("app `{}`: cgo = \"dynamic\"", app.name()),
-            message: "the docker engine builds cgo apps static only (its builder is musl-based)"
-                .into(),
-            help: "use cgo = \"static\" with the docker engine, or engine = \"oci\" (or --engine oci) for cgo = \"dynamic\"".into(),
-        });
-    }
+    supported(app)?;
     // The version is a build argument, so that a committed Dockerfile does not
     // change with every commit; the engine passes the resolved version.
     let setup = ModuleSetup::detect(app)?;
@@ -172,6 +166,7 @@ pub(super) fn build_stage(app: &App, options: &Options) -> Result<String> {
     let mut s = String::new();
     s.push_str("# Stage 2: the static binary for the target platform, built as the oci engine builds it.\n");
     s.push_str("FROM deps AS build\n");
+    s.push_str(&stage_label(app, "build"));
     if uses_variant(app) {
         s.push_str("ARG TARGETOS TARGETARCH TARGETVARIANT\n");
     } else {
@@ -190,6 +185,117 @@ pub(super) fn build_stage(app: &App, options: &Options) -> Result<String> {
         parent(&output),
         parents.join(" ")
     );
+    s.push_str(&files_steps(app)?);
+    Ok(s)
+}
+
+/// The label of a builder stage (`io.gopack.app`, `io.gopack.stage`): the
+/// classic builder keeps every stage as an image, and gopack and `clean`
+/// find the ones it left by it.
+fn stage_label(app: &App, stage: &str) -> String {
+    format!(
+        "LABEL {APP_LABEL}={} {STAGE_LABEL}={stage}\n",
+        docker_string(app.name())
+    )
+}
+
+/// Refuses what the Dockerfile cannot build: `cgo = "dynamic"` (the builder
+/// is musl-based), and `files` the build context cannot hold. Checked before
+/// any image is pulled.
+pub fn supported(app: &App) -> Result<()> {
+    files_steps(app)?;
+    if app.config.cgo == crate::config::Cgo::Dynamic {
+        return Err(Error::Invalid {
+            path: format!("app `{}`: cgo = \"dynamic\"", app.name()),
+            message: "the docker engine builds cgo apps static only (its builder is musl-based)"
+                .into(),
+            help: "use cgo = \"static\" with the docker engine, or engine = \"oci\" (or --engine oci) for cgo = \"dynamic\"".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `files`: each copied from the build context into the app layer's tree
+/// (`COPY`, then the configured mode in the builder, as the classic builder
+/// has no `COPY --chmod`), the way the oci engine places them: a folder's
+/// contents into `dst`, a file into `dst` or, when `dst` ends with `/`, under
+/// its own name. A source the build context cannot hold (outside the module
+/// folder, in a hidden folder or a nested module) or that `COPY` would read
+/// as a pattern is refused.
+fn files_steps(app: &App) -> Result<String> {
+    let mut s = String::new();
+    for (index, file) in app.config.files.iter().enumerate() {
+        let refuse = |message: String| Error::Invalid {
+            path: format!("app `{}`: files[{index}].src", app.name()),
+            message,
+            help:
+                "the Dockerfile's build context is the module folder: put the file there (not in \
+                   a hidden folder or a nested module), or pack with the oci engine, which reads \
+                   `files` from anywhere beneath `files-root`"
+                    .into(),
+        };
+        let src = file.src.as_str().trim_end_matches('/');
+        let parts: Vec<&str> = src
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if file.src.is_absolute()
+            || parts.is_empty()
+            || parts.iter().any(|p| *p == ".." || p.starts_with('.'))
+        {
+            return Err(refuse(format!(
+                "`{}` is not inside the build context (the module folder)",
+                file.src
+            )));
+        }
+        let special = |text: &str| text.contains(['$', '\\', '*', '?', '[', '"', '\n']);
+        if special(src) || special(&file.dst) {
+            return Err(refuse(format!(
+                "`{}` or `{}` holds a character COPY reads as a pattern or a variable",
+                file.src, file.dst
+            )));
+        }
+        let mut dir = app.dir.clone();
+        for part in &parts[..parts.len() - 1] {
+            dir.push(part);
+            if dir.join("go.mod").is_file() {
+                return Err(refuse(format!(
+                    "`{}` is in the nested module {dir}, which the build context leaves out",
+                    file.src
+                )));
+            }
+        }
+        let path = app.dir.join(parts.join("/"));
+        let is_dir = std::fs::metadata(&path).at(&path, "read")?.is_dir();
+        let mode = file
+            .mode
+            .as_deref()
+            .and_then(|m| crate::config::files::parse_mode(m).ok())
+            .unwrap_or(crate::config::files::DEFAULT_MODE);
+        let dst = if is_dir {
+            format!("{APPFS_DIR}{}", file.dst.trim_end_matches('/'))
+        } else if file.dst.ends_with('/') {
+            format!("{APPFS_DIR}{}{}", file.dst, parts[parts.len() - 1])
+        } else {
+            format!("{APPFS_DIR}{}", file.dst)
+        };
+        let copy_dst = if is_dir {
+            format!("{dst}/")
+        } else {
+            dst.clone()
+        };
+        let _ = writeln!(s, "COPY {}", json_array(&[parts.join("/"), copy_dst]));
+        if is_dir {
+            let _ = writeln!(
+                s,
+                "RUN find {} -type d -exec chmod 0755 {{}} + \\\n && find {} -type f -exec chmod {mode:04o} {{}} +",
+                sh_word(&dst),
+                sh_word(&dst)
+            );
+        } else {
+            let _ = writeln!(s, "RUN chmod {mode:04o} {}", sh_word(&dst));
+        }
+    }
     Ok(s)
 }
 
@@ -230,7 +336,11 @@ pub(super) fn image_stage(app: &App) -> String {
     if let Some(workdir) = &config.workdir {
         let _ = writeln!(s, "WORKDIR {workdir}");
     }
-    let _ = writeln!(s, "USER {}:{}", config.user.uid, config.user.gid());
+    // The ids of the deps stage's /etc/passwd and /etc/group: a
+    // `--build-arg USER_ID=...` changes both alike.
+    let _ = writeln!(s, "ARG USER_ID={}", config.user.uid);
+    let _ = writeln!(s, "ARG GROUP_ID={}", config.user.gid());
+    s.push_str("USER ${USER_ID}:${GROUP_ID}\n");
     let _ = writeln!(s, "ENTRYPOINT {}", json_array(&[app.binary_path()]));
     if !config.args.is_empty() {
         let _ = writeln!(s, "CMD {}", json_array(&config.args));

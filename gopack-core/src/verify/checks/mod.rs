@@ -214,7 +214,15 @@ pub(crate) fn check_image(
     checks.push(certs::certs_check(&tree, bytes, expect, &content));
     checks.push(tz::zoneinfo_check(&tree, bytes, expect, &content));
     checks.push(config::env_check(&env, expect, strict));
-    super::loadable::apply_cgo_expectation(&mut checks, expect);
+    let labels = |name: &str| {
+        image
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.label(name))
+            .map(str::to_string)
+    };
+    super::loadable::apply_cgo_expectation(&mut checks, expect, &labels);
     checks
 }
 

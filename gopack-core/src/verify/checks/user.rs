@@ -56,8 +56,19 @@ pub(super) fn user_checks(
             .remedy(format!("set a numeric user: USER {wanted}"))
     } else if numeric_user.is_some() && numeric_group.is_some() {
         Check::pass(CheckId::UserNumeric, format!("USER {text}"))
+    } else if let Some(gid) = numeric_user
+        .filter(|_| group_part.is_none())
+        .and_then(|uid| users.iter().find(|u| u.1 == uid))
+        .map(|u| u.2)
+        .filter(|gid| *gid != 0)
+    {
+        // The runtime takes the group from /etc/passwd, as it does here.
+        Check::pass(
+            CheckId::UserNumeric,
+            format!("USER {text}: its group, gid {gid}, comes from /etc/passwd"),
+        )
     } else if numeric_user.is_some() && group_part.is_none() {
-        Check::warn(CheckId::UserNumeric, format!("USER {text} names no group: the runtime takes it from /etc/passwd, or uses 0 (root)"))
+        Check::warn(CheckId::UserNumeric, format!("USER {text} names no group, and /etc/passwd gives it none but root: the container runs with gid 0"))
             .remedy(format!("write both ids: USER {wanted}"))
     } else {
         Check::fail(CheckId::UserNumeric, format!("USER {text} uses names: runtimes (e.g. Kubernetes runAsNonRoot) cannot tell it is not root"))
