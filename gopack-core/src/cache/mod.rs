@@ -135,7 +135,7 @@ pub const FOLDERS: &[&str] = &{
 /// A shared cache that a build asks before it builds a binary and tells what
 /// it built (the cache registry). Failures are the store's to report: a
 /// build goes on locally.
-pub trait RemoteStore {
+pub trait RemoteStore: Sync {
     /// Fetches the binary `key` into the local cache (with its record);
     /// whether it arrived.
     fn fetch_binary(&self, app: &str, key: &str) -> bool;

@@ -35,6 +35,7 @@ mod dockerfile;
 mod doctor;
 mod elapsed;
 mod pack;
+mod parallel;
 mod results;
 mod run;
 mod verify;
