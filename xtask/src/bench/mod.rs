@@ -7,6 +7,7 @@
 
 mod apps;
 mod generate;
+mod levels;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::toolchain::Go;
@@ -31,6 +32,10 @@ pub struct BenchArgs {
     /// Also time a cold `cargo build -p xtask` in an empty target folder (slow).
     #[arg(long)]
     cold_xtask: bool,
+    /// Only measure gzip levels 1-9 on these files (real apps' stripped
+    /// binaries): bytes and time as layers are compressed, on every core.
+    #[arg(long = "levels", value_name = "FILE", num_args = 1..)]
+    levels: Vec<std::path::PathBuf>,
     /// The xtask binary whose gopack commands are measured (default: this one),
     /// e.g. a build of main, to compare two versions with the same benchmark.
     #[arg(long, value_name = "PATH")]
@@ -52,6 +57,11 @@ impl BenchArgs {
             Some(path) => path.clone(),
             None => std::env::current_exe().map_err(|e| e.to_string())?,
         };
+        if !self.levels.is_empty() {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            println!("{machine}\n\n{}", levels::table(&self.levels, threads)?);
+            return Ok(());
+        }
         if !self.apps.is_empty() {
             let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
             let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
