@@ -1,6 +1,9 @@
 //! `pack`: build and pack the selected apps into images. The run is planned
 //! and checked first ([`crate::plan::Plan`]); then each app's engine makes
-//! the image and the publishers send it where the plan says.
+//! the image and the publishers send it where the plan says. Apps run side
+//! by side (one per core, bounded by memory; in turn with a cache registry),
+//! results print in the apps' order, and one app's failure does not stop the
+//! others: each failed app is named, and the exit status is the worst.
 
 use super::results::{json_line, write_stdout, PackResult};
 use super::{CacheRegistryFlags, Common, Selection};
@@ -179,7 +182,7 @@ impl PackArgs {
                     (e, false)
                 }
             };
-            if self.common.json {
+            if self.common.json && !one_app {
                 json_line(&super::results::FailedResult::of(app.name(), &err, checks))?;
             }
             Ok(())
