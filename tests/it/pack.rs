@@ -501,7 +501,10 @@ fn apps_pack_side_by_side_and_one_failure_hides_no_other_result() {
     ));
     ws.copy("examples/hello", "hello");
     ws.copy("examples/hello", "broken");
-    ws.write("broken/main.go", "package main\n\nfunc main() { undefined() }\n");
+    ws.write(
+        "broken/main.go",
+        "package main\n\nfunc main() { undefined() }\n",
+    );
     let out = ws.xtask(["pack", "--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -511,18 +514,30 @@ fn apps_pack_side_by_side_and_one_failure_hides_no_other_result() {
         .collect();
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["first", "broken", "small", "last"], "{stdout}");
-    assert!(lines[0]["digest"].is_string() && lines[3]["digest"].is_string(), "{stdout}");
+    assert!(
+        lines[0]["digest"].is_string() && lines[3]["digest"].is_string(),
+        "{stdout}"
+    );
     assert_eq!(lines[2]["failed"], "checks-failed", "{stdout}");
     let broken = lines[1]["failed"].as_str().unwrap();
     assert!(!broken.is_empty() && broken != "checks-failed", "{stdout}");
     for shipped in ["first", "last"] {
-        assert!(ws.root.join(format!("target/gopack/{shipped}/{shipped}.tar")).is_file());
+        assert!(ws
+            .root
+            .join(format!("target/gopack/{shipped}/{shipped}.tar"))
+            .is_file());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken"), "the error names the app: {stderr}");
+    assert!(
+        stderr.contains("broken"),
+        "the error names the app: {stderr}"
+    );
 
     // Checks failing alone give their own exit status.
-    ws.write("broken/main.go", &std::fs::read_to_string(ws.root.join("hello/main.go")).unwrap());
+    ws.write(
+        "broken/main.go",
+        &std::fs::read_to_string(ws.root.join("hello/main.go")).unwrap(),
+    );
     let out = ws.xtask(["pack", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }

@@ -230,8 +230,12 @@ impl<'a> OciEngine<'a> {
     ) -> Result<(LayerInfo, Blob)> {
         // v2: layers are compressed in blocks (crate::oci::pgzip); v1 layers have other bytes.
         // v3: layer records are sealed (see crate::cache).
-        let mut hasher = KeyHasher::new("layer/v3");
-        hasher.text("role", role).text("mtime", &mtime.to_string());
+        // v4: the gzip level is part of the key (a layer of another level has other bytes).
+        let mut hasher = KeyHasher::new("layer/v4");
+        hasher
+            .text("level", &crate::oci::layer::LEVEL.to_string())
+            .text("role", role)
+            .text("mtime", &mtime.to_string());
         match content_key {
             Some(key) => {
                 hasher.text("content", key);
