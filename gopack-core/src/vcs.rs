@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(changes.under(&repo, &ab).unwrap(), ["apps/ab/main.go"]);
         assert_eq!(
             changes
-                .under(&repo, &repo.pathspecs(&[root.clone()]))
+                .under(&repo, &repo.pathspecs(std::slice::from_ref(&root)))
                 .unwrap()
                 .len(),
             4
