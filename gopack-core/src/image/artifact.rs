@@ -190,14 +190,14 @@ fn remembered_build_info(
         .text("binary", &binary.key)
         .finish();
     if let Some(info) = cache
-        .read_sealed(Kind::Sbom, &key, reporter)
+        .read_sealed(Kind::BuildInfo, &key, reporter)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
     {
         return Ok(info);
     }
     let info = read_build_info(binary)?;
     let record = serde_json::to_vec(&info).expect("build info serializes");
-    cache.put_sealed(Kind::Sbom, &key, &record)?;
+    cache.put_sealed(Kind::BuildInfo, &key, &record)?;
     Ok(info)
 }
 

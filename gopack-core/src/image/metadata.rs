@@ -1,6 +1,6 @@
 //! What an image records about where it came from: version, revision,
 //! source, and the one timestamp every file and document uses. All of it is
-//! scoped to the app's own inputs (see [`crate::vcs`]).
+//! scoped to the app's own inputs (see `crate::vcs`).
 
 use crate::config::App;
 use crate::error::Result;
