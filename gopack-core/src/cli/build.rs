@@ -63,8 +63,12 @@ fn build_result(builder: &Builder<'_>, app: &App, console: &dyn Reporter) -> Res
     };
     let mut binaries = Vec::new();
     for binary in builder.build_version(app, stamp)? {
-        let (sha256, size) =
-            crate::integrity::file_digest(&binary.path).at(&binary.path, "read")?;
+        // The output is the cached binary, checked against this record (or
+        // copied from it) by the build: no need to read it again.
+        let (sha256, size) = match crate::integrity::recorded_binary(builder.cache(), &binary.key) {
+            Some(recorded) => recorded,
+            None => crate::integrity::file_digest(&binary.path).at(&binary.path, "read")?,
+        };
         binaries.push(BinaryResult {
             platform: binary.platform.to_string(),
             path: binary.path.to_string(),
