@@ -8,6 +8,7 @@
 mod apps;
 mod generate;
 mod levels;
+mod monorepo;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::toolchain::Go;
@@ -36,6 +37,10 @@ pub struct BenchArgs {
     /// binaries): bytes and time as layers are compressed, on every core.
     #[arg(long = "levels", value_name = "FILE", num_args = 1..)]
     levels: Vec<std::path::PathBuf>,
+    /// Only measure the monorepo case: N generated apps in one repository,
+    /// no-change and one-app-changed `pack` of all, against one app.
+    #[arg(long, value_name = "N")]
+    monorepo: Option<usize>,
     /// The xtask binary whose gopack commands are measured (default: this one),
     /// e.g. a build of main, to compare two versions with the same benchmark.
     #[arg(long, value_name = "PATH")]
@@ -60,6 +65,13 @@ impl BenchArgs {
         if !self.levels.is_empty() {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             println!("{machine}\n\n{}", levels::table(&self.levels, threads)?);
+            return Ok(());
+        }
+        if let Some(apps) = self.monorepo {
+            let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
+            let table = monorepo::measure(&root, &me, apps.max(1), self.runs)?;
+            println!("{machine}, {}\n\n{table}", go.version);
             return Ok(());
         }
         if !self.apps.is_empty() {
