@@ -47,6 +47,9 @@ pub struct BenchArgs {
     gopack: Option<std::path::PathBuf>,
 }
 
+/// The heading of the compression-level section of docs/benchmarks.md.
+const LEVELS_SECTION: &str = "## Layer compression level";
+
 struct Row {
     what: &'static str,
     gopack: Duration,
@@ -252,6 +255,9 @@ impl BenchArgs {
             ctx.measure(Some(&manifest), "large", self.runs)?,
         ];
 
+        eprintln!("monorepo: 30 apps...");
+        let monorepo = monorepo::measure(&root.join("mono"), &me, 30, self.runs)?;
+
         let mut table = render(
             &rows,
             &go.version,
@@ -268,6 +274,12 @@ impl BenchArgs {
             self.runs,
             apps::render(&app_results)
         ));
+        table.push_str(&format!(
+            "\n## Monorepo: many apps at once\n\n`pack` of every app of a generated workspace \
+             (30 small apps in one git repository, linux/amd64), whole process, median of {} runs, \
+             after the first pack; against a no-change `pack` of one of them.\n\n{monorepo}",
+            self.runs
+        ));
         if let Some(cold) = &cold_xtask {
             table.push_str(&format!("\n## Compiling the xtask\n\n{cold}\n"));
         }
@@ -280,6 +292,12 @@ impl BenchArgs {
         println!("{table}");
         if self.write {
             let path = repo.join("docs/benchmarks.md");
+            // `--levels` writes no file: its section is kept as it was.
+            let kept = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(at) = kept.find(LEVELS_SECTION) {
+                table.push('\n');
+                table.push_str(&kept[at..]);
+            }
             std::fs::write(&path, table).map_err(|e| format!("{path}: {e}"))?;
             eprintln!("wrote {path}");
         }
