@@ -47,8 +47,13 @@ pub struct BenchArgs {
     gopack: Option<std::path::PathBuf>,
 }
 
-/// The heading of the compression-level section of docs/benchmarks.md.
-const LEVELS_SECTION: &str = "## Layer compression level";
+/// Sections of docs/benchmarks.md that `--write` keeps, from the first of
+/// them to the end: the xtask's cold compile with `--timings` (measured by
+/// hand) and the compression levels (`--levels`).
+const KEPT_SECTIONS: [&str; 2] = [
+    "## Compiling the xtask from a fresh clone",
+    "## Layer compression level",
+];
 
 struct Row {
     what: &'static str,
@@ -292,9 +297,9 @@ impl BenchArgs {
         println!("{table}");
         if self.write {
             let path = repo.join("docs/benchmarks.md");
-            // `--levels` writes no file: its section is kept as it was.
+            // Sections this run does not make are kept as they were.
             let kept = std::fs::read_to_string(&path).unwrap_or_default();
-            if let Some(at) = kept.find(LEVELS_SECTION) {
+            if let Some(at) = KEPT_SECTIONS.iter().filter_map(|h| kept.find(h)).min() {
                 table.push('\n');
                 table.push_str(&kept[at..]);
             }
