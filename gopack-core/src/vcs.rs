@@ -122,6 +122,21 @@ impl Changes {
         changes
     }
 
+    /// Adds `files` (relative to the repository's top folder `root`) as
+    /// changed, e.g. what `git diff --name-only REF` lists for app selection
+    /// by change; [`Changes::under`] then partitions them by app as well.
+    pub fn add(&mut self, root: &Utf8Path, files: impl IntoIterator<Item = String>) {
+        let entry = self
+            .by_root
+            .entry(root.to_path_buf())
+            .or_insert_with(|| Some(Vec::new()));
+        if let Some(known) = entry {
+            known.extend(files);
+            known.sort();
+            known.dedup();
+        }
+    }
+
     /// The uncommitted files of `repo` under `specs` (as [`Repository::pathspecs`]
     /// makes them); `None` when this repository was not read.
     pub fn under(&self, repo: &Repository, specs: &[String]) -> Option<Vec<String>> {
@@ -651,6 +666,12 @@ mod tests {
             changes.under(&other, &ab),
             None,
             "not read: asked on its own"
+        );
+        let mut changes = changes;
+        changes.add(&root, ["apps/ab/other.go".to_string()]);
+        assert_eq!(
+            changes.under(&repo, &ab).unwrap(),
+            ["apps/ab/main.go", "apps/ab/other.go"]
         );
     }
 
