@@ -36,14 +36,7 @@ impl Workspace {
         manifest_path: Option<&Utf8Path>,
         environment: settings::Environment,
     ) -> Result<Workspace> {
-        let mut cmd = cargo_metadata::MetadataCommand::new();
-        cmd.no_deps();
-        if let Some(path) = manifest_path {
-            cmd.manifest_path(path);
-        }
-        let metadata = cmd.exec().map_err(|e| Error::Metadata {
-            message: e.to_string(),
-        })?;
+        let metadata = cargo_metadata(manifest_path)?;
         let root = metadata.workspace_root.clone();
         let manifest = root.join("Cargo.toml");
         let value = metadata
@@ -240,4 +233,42 @@ fn check_environment(
         })?;
     }
     Ok(epoch)
+}
+
+/// `cargo metadata --no-deps` (the cargo that runs us, `$CARGO`, else the
+/// one on PATH), run as every child is ([`crate::process::Cmd`]: bounded in
+/// time, its stderr kept for the error).
+fn cargo_metadata(manifest_path: Option<&Utf8Path>) -> Result<cargo_metadata::Metadata> {
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            let path = which::which("cargo").ok()?;
+            path.to_str().map(String::from)
+        })
+        .ok_or_else(|| Error::Metadata {
+            message: "cargo is not on PATH (gopack reads the workspace with `cargo metadata`)"
+                .into(),
+        })?;
+    let mut cmd = crate::process::Cmd::new("cargo", cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .query();
+    if let Some(path) = manifest_path {
+        cmd = cmd.arg("--manifest-path").arg(path.as_str());
+    }
+    let text = cmd.read().map_err(|err| Error::Metadata {
+        message: match err {
+            Error::Command { output, .. } if !output.trim().is_empty() => {
+                format!(
+                    "`cargo metadata` exited with an error: {}",
+                    output.trim_end()
+                )
+            }
+            Error::Command { status, .. } => format!("`cargo metadata` {status}"),
+            other => other.message(),
+        },
+    })?;
+    cargo_metadata::MetadataCommand::parse(text).map_err(|e| Error::Metadata {
+        message: e.to_string(),
+    })
 }
