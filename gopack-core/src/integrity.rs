@@ -158,6 +158,15 @@ pub fn binary_ok(cache: &Cache, key: &str, path: &Utf8Path, reporter: &dyn Repor
     }
 }
 
+/// The digest and size recorded for the cached binary `key`, when its record
+/// is intact.
+pub fn recorded_binary(cache: &Cache, key: &str) -> Option<(String, u64)> {
+    match cache.get_sealed(Kind::BinSums, key) {
+        Sealed::Intact(record) => parse_binary_record(&record),
+        _ => None,
+    }
+}
+
 /// `(digest, size)` of a binary's record.
 fn parse_binary_record(record: &[u8]) -> Option<(String, u64)> {
     let text = std::str::from_utf8(record).ok()?;

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::image::ImageMetadata;
 use crate::publish::{self, Destination};
 use crate::report::{Event, Recorder};
+use camino::Utf8PathBuf;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -119,6 +120,8 @@ impl Plan {
         } else {
             None
         };
+        // One `git status` for every app of the run, not one per app.
+        let changes = crate::vcs::Changes::read(&input_paths(apps));
         let mut plans = Vec::new();
         for app in apps {
             let engine = engine_of(app);
@@ -149,7 +152,7 @@ impl Plan {
                 });
             }
             let recorder = Recorder::default();
-            let metadata = ImageMetadata::read_remembering(app, memo.as_ref(), &recorder)?;
+            let metadata = ImageMetadata::read_with(app, memo.as_ref(), Some(&changes), &recorder)?;
             let warnings = recorder
                 .events()
                 .into_iter()
@@ -217,4 +220,15 @@ impl Plan {
         }
         out
     }
+}
+
+/// Each app's module folder and the inputs its history is read from; an app
+/// whose module cannot be read is left out (its own read says why).
+pub(crate) fn input_paths(apps: &[App]) -> Vec<(Utf8PathBuf, Vec<Utf8PathBuf>)> {
+    apps.iter()
+        .filter_map(|app| {
+            let setup = crate::gomod::ModuleSetup::detect(app).ok()?;
+            Some((app.dir.clone(), setup.input_paths(app).ok()?))
+        })
+        .collect()
 }

@@ -13,8 +13,9 @@
 //! takes `.git/index.lock` (a user's `git commit` at the same time keeps working,
 //! and a lock someone else holds never fails a pack).
 //!
-//! Cost: one git run per app without tags (status), one or two more when the
-//! repository has tags; the repository, HEAD, its tags and its `origin` URL
+//! Cost: one `git status` per repository for a whole run ([`Changes`], over
+//! the union of every app's inputs, partitioned by each app's), one or two
+//! more git runs per app when the repository has tags; the repository, HEAD, its tags and its `origin` URL
 //! are found by reading `.git` directly. History does not change under a
 //! commit, so `git log`'s answer is remembered in the cache (`vcs/`) by
 //! HEAD's commit and the pathspecs, and asked again only after HEAD moves.
@@ -81,10 +82,105 @@ impl Revision {
     }
 }
 
+/// The uncommitted files of the repositories a run's apps live in, read with
+/// one `git status` per repository for the whole run (over the union of every
+/// app's inputs), so that the cost does not grow with the number of apps; each
+/// app then takes the files under its own inputs ([`revision_with`]).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Per repository top folder: the uncommitted files (relative to it), or
+    /// `None` when git could not say.
+    by_root: std::collections::HashMap<Utf8PathBuf, Option<Vec<String>>>,
+}
+
+impl Changes {
+    /// Runs `git status` once per repository that holds one of `apps` (each
+    /// its module folder and its inputs, as [`revision`] takes them).
+    pub fn read(apps: &[(Utf8PathBuf, Vec<Utf8PathBuf>)]) -> Changes {
+        let mut specs_by_root: std::collections::BTreeMap<Utf8PathBuf, (Repository, Vec<String>)> =
+            Default::default();
+        for (module_dir, inputs) in apps {
+            let Some(repo) = Repository::find(module_dir) else {
+                continue;
+            };
+            let specs = repo.pathspecs(inputs);
+            let entry = specs_by_root
+                .entry(repo.root.clone())
+                .or_insert_with(|| (repo, Vec::new()));
+            entry.1.extend(specs);
+        }
+        let mut changes = Changes::default();
+        let Some(git) = which_utf8("git") else {
+            return changes;
+        };
+        for (root, (repo, mut specs)) in specs_by_root {
+            specs.sort();
+            specs.dedup();
+            let dirty = repo.status(&git, &specs);
+            changes.by_root.insert(root, dirty);
+        }
+        changes
+    }
+
+    /// Adds `files` (relative to the repository's top folder `root`) as
+    /// changed, e.g. what `git diff --name-only REF` lists for app selection
+    /// by change; [`Changes::under`] then partitions them by app as well.
+    pub fn add(&mut self, root: &Utf8Path, files: impl IntoIterator<Item = String>) {
+        let entry = self
+            .by_root
+            .entry(root.to_path_buf())
+            .or_insert_with(|| Some(Vec::new()));
+        if let Some(known) = entry {
+            known.extend(files);
+            known.sort();
+            known.dedup();
+        }
+    }
+
+    /// The uncommitted files of `repo` under `specs` (as [`Repository::pathspecs`]
+    /// makes them); `None` when this repository was not read.
+    pub fn under(&self, repo: &Repository, specs: &[String]) -> Option<Vec<String>> {
+        let files = self.by_root.get(&repo.root)?.as_ref()?;
+        Some(
+            files
+                .iter()
+                .filter(|file| specs.iter().any(|spec| spec_matches(spec, file)))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// Whether `file` (relative to the repository's top folder) is under the
+/// pathspec `spec` (`.`, or `:(literal)<path>` of a file or folder).
+fn spec_matches(spec: &str, file: &str) -> bool {
+    if spec == "." {
+        return true;
+    }
+    let Some(path) = spec.strip_prefix(":(literal)") else {
+        return false;
+    };
+    file == path
+        || file
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Reads the revision of an app whose module folder is `module_dir` and which is
 /// built from `inputs` (files and folders, absolute; the module folder among them).
 /// With a `memo` cache, `git log`'s answer is remembered per HEAD commit.
 pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cache>) -> Revision {
+    revision_with(module_dir, inputs, memo, None)
+}
+
+/// [`revision`], taking the uncommitted files from `changes` (one `git status`
+/// for the whole run) when it has read this app's repository.
+pub fn revision_with(
+    module_dir: &Utf8Path,
+    inputs: &[Utf8PathBuf],
+    memo: Option<&Cache>,
+    changes: Option<&Changes>,
+) -> Revision {
     let Some(repo) = Repository::find(module_dir) else {
         return Revision {
             version: "dev".into(),
@@ -141,10 +237,9 @@ pub fn revision(module_dir: &Utf8Path, inputs: &[Utf8PathBuf], memo: Option<&Cac
         }
     };
 
-    let mut status = vec!["status", "--porcelain", "-z", "--untracked-files=all", "--"];
-    status.extend(specs.iter().map(String::as_str));
-    let dirty = run(&status)
-        .map(|text| parse_status(&text))
+    let dirty = changes
+        .and_then(|changes| changes.under(&repo, &specs))
+        .or_else(|| repo.status(&git, &specs))
         .unwrap_or_default();
 
     let prefix = repo.prefix(module_dir);
@@ -344,6 +439,23 @@ impl Repository {
         None
     }
 
+    /// The uncommitted files under `specs` (`git status`, untracked files
+    /// included), relative to the top folder; `None` when git fails.
+    pub fn status(&self, git: &Utf8Path, specs: &[String]) -> Option<Vec<String>> {
+        // `--no-optional-locks`: `git status` would otherwise refresh the index
+        // under `.git/index.lock`, and a user's own git command run meanwhile fails.
+        let text = Cmd::new("git", git)
+            .arg("--no-optional-locks")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .args(["status", "--porcelain", "-z", "--untracked-files=all", "--"])
+            .args(specs)
+            .query()
+            .dir(&self.root)
+            .read()
+            .ok()?;
+        Some(parse_status(&text))
+    }
+
     /// `dir` relative to the repository's top folder (`""` for the top folder).
     pub fn prefix(&self, dir: &Utf8Path) -> String {
         dir.strip_prefix(&self.root)
@@ -519,6 +631,48 @@ mod tests {
             Some("v0.3.1")
         );
         assert_eq!(best_tag("", ["release-1"].into_iter()), None);
+    }
+
+    #[test]
+    fn partitions_one_status_by_each_apps_inputs() {
+        let root = Utf8PathBuf::from("/repo");
+        let repo = Repository {
+            root: root.clone(),
+            git_dir: root.join(".git"),
+        };
+        let files = ["apps/a/main.go", "apps/ab/main.go", "go.work", "apps/a"];
+        let changes = Changes {
+            by_root: [(root.clone(), Some(files.map(String::from).to_vec()))].into(),
+        };
+        let a = repo.pathspecs(&[root.join("apps/a"), root.join("go.work")]);
+        assert_eq!(
+            changes.under(&repo, &a).unwrap(),
+            ["apps/a/main.go", "go.work", "apps/a"]
+        );
+        let ab = repo.pathspecs(&[root.join("apps/ab")]);
+        assert_eq!(changes.under(&repo, &ab).unwrap(), ["apps/ab/main.go"]);
+        assert_eq!(
+            changes
+                .under(&repo, &repo.pathspecs(std::slice::from_ref(&root)))
+                .unwrap()
+                .len(),
+            4
+        );
+        let other = Repository {
+            root: Utf8PathBuf::from("/other"),
+            git_dir: Utf8PathBuf::from("/other/.git"),
+        };
+        assert_eq!(
+            changes.under(&other, &ab),
+            None,
+            "not read: asked on its own"
+        );
+        let mut changes = changes;
+        changes.add(&root, ["apps/ab/other.go".to_string()]);
+        assert_eq!(
+            changes.under(&repo, &ab).unwrap(),
+            ["apps/ab/main.go", "apps/ab/other.go"]
+        );
     }
 
     #[test]

@@ -483,3 +483,61 @@ fn impossible_load_or_push_is_refused_before_anything_is_built() {
         "a refused run built or wrote an image"
     );
 }
+
+#[test]
+fn apps_pack_side_by_side_and_one_failure_hides_no_other_result() {
+    let app = |name: &str, path: &str, extra: &str| {
+        format!(
+            "[[workspace.metadata.gopack.apps]]\nname = \"{name}\"\npath = \"{path}\"\n\
+             platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n{extra}\n"
+        )
+    };
+    let ws = TestWorkspace::new(&format!(
+        "{}{}{}{}",
+        app("first", "hello", ""),
+        app("broken", "broken", ""),
+        app("small", "hello", "verify = { max-size = 1024 }"),
+        app("last", "hello", "")
+    ));
+    ws.copy("examples/hello", "hello");
+    ws.copy("examples/hello", "broken");
+    ws.write(
+        "broken/main.go",
+        "package main\n\nfunc main() { undefined() }\n",
+    );
+    let out = ws.xtask(["pack", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["first", "broken", "small", "last"], "{stdout}");
+    assert!(
+        lines[0]["digest"].is_string() && lines[3]["digest"].is_string(),
+        "{stdout}"
+    );
+    assert_eq!(lines[2]["failed"], "checks-failed", "{stdout}");
+    let broken = lines[1]["failed"].as_str().unwrap();
+    assert!(!broken.is_empty() && broken != "checks-failed", "{stdout}");
+    for shipped in ["first", "last"] {
+        assert!(ws
+            .root
+            .join(format!("target/gopack/{shipped}/{shipped}.tar"))
+            .is_file());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken"),
+        "the error names the app: {stderr}"
+    );
+
+    // Checks failing alone give their own exit status.
+    ws.write(
+        "broken/main.go",
+        &std::fs::read_to_string(ws.root.join("hello/main.go")).unwrap(),
+    );
+    let out = ws.xtask(["pack", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}

@@ -368,7 +368,12 @@ impl<'a> Builder<'a> {
                         key: short(&key),
                     });
                 }
-                install(&entry, &output)?;
+                let stats = stat_cache_name(&self.workspace.root, app, "bin-output");
+                let mut stats = StatCache::open(&self.cache, &stats);
+                if !installed(&self.cache, &key, &output, &mut stats) {
+                    install(&entry, &output)?;
+                }
+                stats.save(&self.cache);
                 true
             }
             None => {
@@ -629,6 +634,29 @@ fn build_env(app: &App, platform: &Platform, cc: Option<&cgo::CCompiler>) -> Vec
     }
     env.sort();
     env
+}
+
+/// Whether the binary at `output` is already the cached binary `key` (its
+/// recorded digest and size, mode 0755): then a run leaves it in place. Its
+/// content hash is remembered by identity in `stats`, so an unchanged output
+/// is not read again.
+fn installed(cache: &Cache, key: &str, output: &Utf8Path, stats: &mut StatCache) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((digest, size)) = crate::integrity::recorded_binary(cache, key) else {
+        return false;
+    };
+    match std::fs::symlink_metadata(output) {
+        Ok(meta)
+            if meta.is_file()
+                && meta.len() == size
+                && meta.permissions().mode() & 0o7777 == 0o755 =>
+        {
+            stats
+                .content_hash(output, &meta)
+                .is_ok_and(|hash| crate::oci::digest::from_hash(&hash) == digest)
+        }
+        _ => false,
+    }
 }
 
 /// Copies a cached binary to its output path, atomically.

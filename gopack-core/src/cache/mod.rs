@@ -60,6 +60,8 @@ pub enum Kind {
     BinSums,
     /// `blobs/`: layers and image documents, named by their digest.
     Blobs,
+    /// `buildinfo/`: a binary's Go build info, by the binary's key (sealed).
+    BuildInfo,
     /// `deps/`: markers that `go mod download` ran.
     Deps,
     /// `layers/`: a layer's digest, size and diff_id (sealed).
@@ -80,11 +82,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in folder order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Archives,
         Kind::Bin,
         Kind::BinSums,
         Kind::Blobs,
+        Kind::BuildInfo,
         Kind::Deps,
         Kind::Layers,
         Kind::Origins,
@@ -102,6 +105,7 @@ impl Kind {
             Kind::Bin => "bin",
             Kind::BinSums => "bin-sums",
             Kind::Blobs => "blobs",
+            Kind::BuildInfo => "buildinfo",
             Kind::Deps => "deps",
             Kind::Layers => "layers",
             Kind::Origins => "origins",
@@ -135,7 +139,7 @@ pub const FOLDERS: &[&str] = &{
 /// A shared cache that a build asks before it builds a binary and tells what
 /// it built (the cache registry). Failures are the store's to report: a
 /// build goes on locally.
-pub trait RemoteStore {
+pub trait RemoteStore: Sync {
     /// Fetches the binary `key` into the local cache (with its record);
     /// whether it arrived.
     fn fetch_binary(&self, app: &str, key: &str) -> bool;

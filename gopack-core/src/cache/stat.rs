@@ -7,6 +7,8 @@
 //! mtime or ctime is not clearly older than the start of the run could still
 //! change within the same timestamp tick without changing its identity, so
 //! it is hashed but not recorded, and is read again by the next run.
+//! "Clearly older" is 2 s on file systems with whole-second timestamps and
+//! 100 ms on those with sub-second ones (the clock tick is at most 10 ms).
 //!
 //! The cache only ever maps an identity to the hash of the content read for
 //! it, and is written to a temporary file and renamed: a killed run leaves
@@ -23,8 +25,14 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Files changed less than this before the run started are not recorded:
-/// covers coarse filesystem clocks and the tick in which an edit may land.
+/// covers coarse filesystem clocks (whole seconds, FAT's two) and the tick in
+/// which an edit may land.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
+/// The window on a file system whose timestamps have sub-second precision
+/// (the file's ctime, which only the kernel sets, has a fraction of a
+/// second): its timestamps move with the kernel's clock tick (at most 10 ms),
+/// so a run a moment after gopack wrote its outputs can already trust them.
+const FINE_RACY_WINDOW: Duration = Duration::from_millis(100);
 
 /// Format line of the cache file; a different one is ignored.
 const HEADER: &str = "gopack-stat-cache v2";
@@ -71,7 +79,12 @@ impl Identity {
 
     /// Whether the file changed too recently to be trusted by identity alone.
     fn racy(&self, started_ns: i128) -> bool {
-        let limit = started_ns - RACY_WINDOW.as_nanos() as i128;
+        let window = if self.ctime_ns % 1_000_000_000 != 0 {
+            FINE_RACY_WINDOW
+        } else {
+            RACY_WINDOW
+        };
+        let limit = started_ns - window.as_nanos() as i128;
         self.mtime_ns >= limit || self.ctime_ns >= limit
     }
 }
@@ -540,6 +553,27 @@ mod tests {
             .unwrap();
         assert_eq!(again, (hash, "read 10".to_string()));
         assert_eq!(counting.0, 0, "an unchanged file is not read again");
+    }
+
+    #[test]
+    fn the_window_follows_the_precision_of_the_timestamps() {
+        let second = 1_000_000_000i128;
+        let at = |ctime_ns: i128| Identity {
+            size: 1,
+            mtime_ns: ctime_ns,
+            ctime_ns,
+            ino: 1,
+            dev: 1,
+            mode: 0o100644,
+        };
+        let start = 1_700_000_000 * second;
+        // Whole seconds: a coarse file system; two seconds of doubt.
+        assert!(at(start - second).racy(start));
+        assert!(!at(start - 3 * second).racy(start));
+        // Nanoseconds: the clock tick; a tenth of a second of doubt.
+        assert!(at(start - 50_000_001).racy(start));
+        assert!(!at(start - 200_000_001).racy(start));
+        assert!(at(start + 1).racy(start), "changed after the start");
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod doctor;
 mod elapsed;
 mod heartbeat;
 mod pack;
+mod parallel;
 mod results;
 mod run;
 mod verify;

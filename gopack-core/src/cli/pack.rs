@@ -1,6 +1,9 @@
 //! `pack`: build and pack the selected apps into images. The run is planned
 //! and checked first ([`crate::plan::Plan`]); then each app's engine makes
-//! the image and the publishers send it where the plan says.
+//! the image and the publishers send it where the plan says. Apps run side
+//! by side (one per core, bounded by memory; in turn with a cache registry),
+//! results print in the apps' order, and one app's failure does not stop the
+//! others: each failed app is named, and the exit status is the worst.
 
 use super::results::{json_line, write_stdout, PackResult};
 use super::{CacheRegistryFlags, Common, Selection, Since};
@@ -156,31 +159,88 @@ impl PackArgs {
         let engines =
             Engines::for_plan(&workspace, &plan, docker_options, remote.as_ref(), console)?
                 .with_signing(signing.as_ref());
-        for (app, step) in apps.iter().zip(&plan.apps) {
+        // A cache registry shares only what went into a verified image, and
+        // each app's end pushes what is pending: with one, apps run in turn.
+        let jobs = if remote.is_some() {
+            1
+        } else {
+            jobs(apps.len())
+        };
+        let one_app = apps.len() == 1;
+        let mut exit = ExitCode::SUCCESS;
+        let mut failed = false;
+        let mut error = None;
+        let mut show = |app: &crate::config::App, outcome: Result<Outcome>| -> Result<()> {
+            let (err, checks) = match outcome {
+                Ok(Outcome::Shipped(shipped)) => {
+                    let result = PackResult::of(&shipped, &app.config.expose);
+                    return if self.common.json {
+                        json_line(&result)
+                    } else {
+                        write_stdout(&result.text())
+                    };
+                }
+                Ok(Outcome::ChecksFailed { image, report }) => {
+                    let e = check_report(&report, &image).expect_err("the report failed");
+                    exit = super::checks_failed(console, &e, Some(&report));
+                    (e, true)
+                }
+                // One app: its error ends the run as it always did.
+                Err(e) if one_app => {
+                    error = Some(e);
+                    return Ok(());
+                }
+                Err(e) => {
+                    console.report(crate::report::Event::error(&e));
+                    failed = true;
+                    (e, false)
+                }
+            };
+            if self.common.json && !one_app {
+                json_line(&super::results::FailedResult::of(app.name(), &err, checks))?;
+            }
+            Ok(())
+        };
+        let run_app = |index: usize| -> Result<Outcome> {
+            let app = &apps[index];
             // Held while this app's outputs are written, verified and published.
             let _lock = crate::output_lock::OutputLock::acquire(
                 &workspace.out_dir().join(app.name()),
                 console,
             )?;
-            let shipped = match pipeline::run(&engines, &workspace, app, step, console)? {
-                Outcome::Shipped(shipped) => shipped,
-                Outcome::ChecksFailed { image, report } => {
-                    let e = check_report(&report, &image).expect_err("the report failed");
-                    return Ok(super::checks_failed(console, &e, Some(&report)));
-                }
-            };
-            let result = PackResult::of(&shipped, &app.config.expose);
-            if self.common.json {
-                json_line(&result)?;
-            } else {
-                write_stdout(&result.text())?;
-            }
+            pipeline::run(&engines, &workspace, app, &plan.apps[index], console)
+        };
+        super::parallel::in_order(apps.len(), jobs, run_app, |index, outcome| {
+            show(&apps[index], outcome)
+        })?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if failed {
+            exit = ExitCode::from(super::ERROR);
         }
         if let Some(remote) = &remote {
             remote.summary();
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(exit)
     }
+}
+
+/// How many apps a run packs at once: one per core, and no more than the
+/// memory available holds (a `go build` of a large app peaks near 1 GiB).
+fn jobs(apps: usize) -> usize {
+    const PER_JOB: u64 = 1 << 30;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(cores, |kib| {
+            usize::try_from(kib * 1024 / PER_JOB).unwrap_or(cores)
+        });
+    cores.min(memory).min(apps).max(1)
 }
 
 /// The signer of a run: `--sign-key`, else the config's `sign-key` (from the

@@ -17,6 +17,30 @@ pub struct PlatformResult {
     pub digest: Option<String>,
 }
 
+/// An app that failed while others of the run went on: its line of `pack
+/// --json` (the error itself is also an `error` event on stderr).
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedResult {
+    /// The app's name.
+    pub name: String,
+    /// `checks-failed` (verify failed: nothing was loaded or pushed) or the
+    /// error's code.
+    pub failed: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl FailedResult {
+    /// The line of `app`, which failed with `err`; `checks` when verify failed.
+    pub fn of(app: &str, err: &Error, checks: bool) -> FailedResult {
+        FailedResult {
+            name: app.to_string(),
+            failed: if checks { "checks-failed" } else { err.code() }.to_string(),
+            message: err.message(),
+        }
+    }
+}
+
 /// One packed app: a line of `pack --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackResult {

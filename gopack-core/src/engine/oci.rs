@@ -25,6 +25,17 @@ pub struct OciEngine<'a> {
     builder: Builder<'a>,
     reporter: &'a dyn Reporter,
     remote: Option<&'a RemoteCache<'a>>,
+    /// What this run already learned for every app alike: base trees by the
+    /// settings they are made of, and layer keys by the files a tree names
+    /// (host files are hashed once per run, not once per app).
+    memo: std::sync::Mutex<Memo>,
+}
+
+/// See [`OciEngine::memo`].
+#[derive(Default)]
+struct Memo {
+    base_trees: std::collections::HashMap<String, Tree>,
+    layer_keys: std::collections::HashMap<String, String>,
 }
 
 impl<'a> OciEngine<'a> {
@@ -35,6 +46,7 @@ impl<'a> OciEngine<'a> {
             builder: Builder::new(workspace, reporter)?,
             reporter,
             remote: None,
+            memo: Default::default(),
         })
     }
 
@@ -62,7 +74,7 @@ impl<'a> OciEngine<'a> {
     pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
         let binaries = self.builder.build_version(app, &metadata.version)?;
-        let base_tree = rootfs::base_tree(app, &self.workspace.root)?;
+        let base_tree = self.base_tree(app)?;
         let base = self.layer(app, "all", "base", &base_tree, rootfs::BASE_EPOCH, None)?;
         let run = run_config(app, &metadata);
         let mut platforms = Vec::new();
@@ -175,6 +187,35 @@ impl<'a> OciEngine<'a> {
         })
     }
 
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.memo
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The app's base tree; made once per run for every app with the same
+    /// settings (user, CA bundle, zoneinfo, time zone).
+    fn base_tree(&self, app: &App) -> Result<Tree> {
+        let c = &app.config;
+        let settings = format!(
+            "{:?}",
+            (
+                &c.user,
+                c.certs,
+                &c.ca_bundle,
+                &c.tzdata,
+                &c.zoneinfo,
+                &c.timezone
+            )
+        );
+        if let Some(tree) = self.memo().base_trees.get(&settings) {
+            return Ok(tree.clone());
+        }
+        let tree = rootfs::base_tree(app, &self.workspace.root)?;
+        self.memo().base_trees.insert(settings, tree.clone());
+        Ok(tree)
+    }
+
     /// A layer from the cache, or written (streamed, compressed and hashed) into it.
     /// `content_key` stands for the tree's file contents when the caller knows a
     /// key for them (a binary's cache key), sparing a hash of the files.
@@ -189,8 +230,12 @@ impl<'a> OciEngine<'a> {
     ) -> Result<(LayerInfo, Blob)> {
         // v2: layers are compressed in blocks (crate::oci::pgzip); v1 layers have other bytes.
         // v3: layer records are sealed (see crate::cache).
-        let mut hasher = KeyHasher::new("layer/v3");
-        hasher.text("role", role).text("mtime", &mtime.to_string());
+        // v4: the gzip level is part of the key (a layer of another level has other bytes).
+        let mut hasher = KeyHasher::new("layer/v4");
+        hasher
+            .text("level", &crate::oci::layer::LEVEL.to_string())
+            .text("role", role)
+            .text("mtime", &mtime.to_string());
         match content_key {
             Some(key) => {
                 hasher.text("content", key);
@@ -201,10 +246,23 @@ impl<'a> OciEngine<'a> {
                 }
             }
             None => {
-                let name = crate::build::stat_cache_name(&self.workspace.root, app, role);
-                let mut stats = StatCache::open(self.cache(), &name);
-                tree.hash_into(&mut hasher, &mut stats)?;
-                stats.save(self.cache());
+                // The same files (the base's CA bundle and zoneinfo) are
+                // hashed once per run, whichever app names them first.
+                let shape = tree_shape(role, mtime, tree);
+                let known = self.memo().layer_keys.get(&shape).cloned();
+                match known {
+                    Some(key) => hasher.text("tree", &key),
+                    None => {
+                        let name = crate::build::stat_cache_name(&self.workspace.root, app, role);
+                        let mut stats = StatCache::open(self.cache(), &name);
+                        let mut files = KeyHasher::new("tree");
+                        tree.hash_into(&mut files, &mut stats)?;
+                        stats.save(self.cache());
+                        let key = files.finish();
+                        self.memo().layer_keys.insert(shape, key.clone());
+                        hasher.text("tree", &key)
+                    }
+                };
             }
         }
         let key = hasher.finish();
@@ -272,6 +330,25 @@ impl<'a> OciEngine<'a> {
             cached,
         });
     }
+}
+
+/// What a tree names, without reading a file: the key of its hash within a run.
+fn tree_shape(role: &str, mtime: u64, tree: &Tree) -> String {
+    use crate::oci::tree::Content;
+    let mut shape = KeyHasher::new("tree-shape");
+    shape.text("role", role).text("mtime", &mtime.to_string());
+    for entry in tree.entries() {
+        shape
+            .text("path", &entry.path)
+            .text("mode", &format!("{:o}", entry.mode));
+        match &entry.content {
+            Content::Dir => shape.text("dir", ""),
+            Content::Bytes(bytes) => shape.field("bytes", bytes),
+            Content::Host(path) => shape.text("host", path.as_str()),
+            Content::Symlink(target) => shape.text("symlink", target),
+        };
+    }
+    shape.finish()
 }
 
 fn layer_blob(info: &LayerInfo) -> Blob {

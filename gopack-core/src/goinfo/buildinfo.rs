@@ -15,7 +15,7 @@ const MAGIC: &[u8] = b"\xff Go buildinf:";
 const MAX_BLOB: usize = 1 << 20;
 
 /// A module as `go version -m` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Module {
     /// Module path.
     pub path: String,
@@ -28,7 +28,7 @@ pub struct Module {
 }
 
 /// What `go version -m` shows about a binary.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BuildInfo {
     /// The toolchain, e.g. `go1.23.5`.
     pub go_version: String,

@@ -135,7 +135,7 @@ pub fn attachments(
                         origins =
                             Some(remembered_origins(cache, reporter, base_tree, base_digest)?);
                     }
-                    let info = info.get_or_insert(read_build_info(binary)?);
+                    let info = info.get_or_insert(remembered_build_info(cache, reporter, binary)?);
                     let subject = sbom::Subject {
                         app: app.name(),
                         version: &metadata.version,
@@ -162,7 +162,7 @@ pub fn attachments(
         if app.config.provenance {
             let info = match info.take() {
                 Some(info) => info,
-                None => read_build_info(binary)?,
+                None => remembered_build_info(cache, reporter, binary)?,
             };
             let document = super::provenance::statement(
                 app,
@@ -182,6 +182,28 @@ pub fn attachments(
         }
     }
     Ok(artifacts)
+}
+
+/// The binary's Go build info, remembered (sealed) by the binary's key: a
+/// re-pack of an unchanged binary does not read its megabytes again.
+fn remembered_build_info(
+    cache: &Cache,
+    reporter: &dyn crate::report::Reporter,
+    binary: &Binary,
+) -> Result<crate::goinfo::buildinfo::BuildInfo> {
+    let key = KeyHasher::new("buildinfo/v1")
+        .text("binary", &binary.key)
+        .finish();
+    if let Some(info) = cache
+        .read_sealed(Kind::BuildInfo, &key, reporter)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        return Ok(info);
+    }
+    let info = read_build_info(binary)?;
+    let record = serde_json::to_vec(&info).expect("build info serializes");
+    cache.put_sealed(Kind::BuildInfo, &key, &record)?;
+    Ok(info)
 }
 
 fn read_build_info(binary: &Binary) -> Result<crate::goinfo::buildinfo::BuildInfo> {

@@ -39,8 +39,19 @@ impl ImageMetadata {
         cache: Option<&crate::cache::Cache>,
         reporter: &dyn Reporter,
     ) -> Result<ImageMetadata> {
+        Self::read_with(app, cache, None, reporter)
+    }
+
+    /// [`ImageMetadata::read_remembering`], with the uncommitted files taken
+    /// from `changes` (one `git status` for every app of a run).
+    pub fn read_with(
+        app: &App,
+        cache: Option<&crate::cache::Cache>,
+        changes: Option<&vcs::Changes>,
+        reporter: &dyn Reporter,
+    ) -> Result<ImageMetadata> {
         let setup = ModuleSetup::detect(app)?;
-        let history = vcs::revision(&app.dir, &setup.input_paths(app)?, cache);
+        let history = vcs::revision_with(&app.dir, &setup.input_paths(app)?, cache, changes);
         let source_date_epoch = app.source_date_epoch;
         for message in history.warnings(app.name()) {
             // Chosen version and date leave nothing to warn about when history is missing.

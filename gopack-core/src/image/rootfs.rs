@@ -77,7 +77,13 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
 
     if config.tzdata == Tzdata::Files {
         let source = zoneinfo_source(app, workspace_root)?;
-        add_zoneinfo(&mut tree, &source, &source, ZONEINFO_PATH)?;
+        let source_real = std::fs::canonicalize(&source).ok();
+        add_zoneinfo(
+            &mut tree,
+            (&source, source_real.as_deref()),
+            &source,
+            ZONEINFO_PATH,
+        )?;
     }
     if let Some(zone) = &config.timezone {
         let source = zoneinfo_source(app, workspace_root)?;
@@ -208,7 +214,14 @@ fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> 
     }
 }
 
-fn add_zoneinfo(tree: &mut Tree, root: &Utf8Path, dir: &Utf8Path, image_dir: &str) -> Result<()> {
+/// Adds the zoneinfo folder `dir` beneath `root` (and `root`'s real path,
+/// found once) at `image_dir`.
+fn add_zoneinfo(
+    tree: &mut Tree,
+    (root, root_real): (&Utf8Path, Option<&std::path::Path>),
+    dir: &Utf8Path,
+    image_dir: &str,
+) -> Result<()> {
     tree.dir(image_dir, 0o755);
     for entry in dir.read_dir_utf8().at(dir, "list")? {
         let entry = entry.at(dir, "list")?;
@@ -219,15 +232,14 @@ fn add_zoneinfo(tree: &mut Tree, root: &Utf8Path, dir: &Utf8Path, image_dir: &st
         let image_path = format!("{image_dir}/{name}");
         let kind = entry.file_type().at(entry.path(), "read")?;
         if kind.is_dir() {
-            add_zoneinfo(tree, root, entry.path(), &image_path)?;
+            add_zoneinfo(tree, (root, root_real), entry.path(), &image_path)?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(entry.path()).at(entry.path(), "read the link")?;
             let target = target.to_string_lossy().to_string();
             // Keep links that stay inside zoneinfo; others point at host files the image lacks.
             let resolved =
                 std::fs::canonicalize(entry.path().parent().unwrap_or(dir).join(&target));
-            let root_real = std::fs::canonicalize(root);
-            if matches!((resolved, root_real), (Ok(r), Ok(base)) if r.starts_with(&base)) {
+            if matches!((resolved, root_real), (Ok(r), Some(base)) if r.starts_with(base)) {
                 tree.file(&image_path, 0o777, Content::Symlink(target));
             }
         } else if kind.is_file() {

@@ -15,7 +15,7 @@ use camino::Utf8Path;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 
 /// Something that signs bytes with ECDSA P-256 over SHA-256.
-pub trait Signer {
+pub trait Signer: Sync {
     /// Where the key comes from, for messages (`key file cosign.key`).
     fn describe(&self) -> String;
     /// The ASN.1 DER signature of `message`. The same message gives the same

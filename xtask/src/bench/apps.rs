@@ -233,7 +233,7 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, load average {}", load())
 }
 
-fn load() -> String {
+pub fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())

@@ -7,7 +7,9 @@
 
 mod apps;
 mod generate;
+mod levels;
 mod monorepo;
+mod since_repo;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gopack_core::toolchain::Go;
@@ -32,6 +34,14 @@ pub struct BenchArgs {
     /// Also time a cold `cargo build -p xtask` in an empty target folder (slow).
     #[arg(long)]
     cold_xtask: bool,
+    /// Only measure gzip levels 1-9 on these files (real apps' stripped
+    /// binaries): bytes and time as layers are compressed, on every core.
+    #[arg(long = "levels", value_name = "FILE", num_args = 1..)]
+    levels: Vec<std::path::PathBuf>,
+    /// Only measure the monorepo case: N generated apps in one repository,
+    /// no-change and one-app-changed `pack` of all, against one app.
+    #[arg(long, value_name = "N")]
+    monorepo: Option<usize>,
     /// The xtask binary whose gopack commands are measured (default: this one),
     /// e.g. a build of main, to compare two versions with the same benchmark.
     #[arg(long, value_name = "PATH")]
@@ -40,6 +50,14 @@ pub struct BenchArgs {
 
 /// Apps of the generated monorepo `--since` is timed on.
 const MONOREPO_APPS: usize = 200;
+
+/// Sections of docs/benchmarks.md that `--write` keeps, from the first of
+/// them to the end: the xtask's cold compile with `--timings` (measured by
+/// hand) and the compression levels (`--levels`).
+const KEPT_SECTIONS: [&str; 2] = [
+    "## Compiling the xtask from a fresh clone",
+    "## Layer compression level",
+];
 
 struct Row {
     what: &'static str,
@@ -56,6 +74,18 @@ impl BenchArgs {
             Some(path) => path.clone(),
             None => std::env::current_exe().map_err(|e| e.to_string())?,
         };
+        if !self.levels.is_empty() {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            println!("{machine}\n\n{}", levels::table(&self.levels, threads)?);
+            return Ok(());
+        }
+        if let Some(apps) = self.monorepo {
+            let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
+            let table = monorepo::measure(&root, &me, apps.max(1), self.runs)?;
+            println!("{machine}, {}\n\n{table}", go.version);
+            return Ok(());
+        }
         if !self.apps.is_empty() {
             let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
             let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
@@ -180,7 +210,7 @@ impl BenchArgs {
 
         eprintln!("--since on a generated monorepo of {MONOREPO_APPS} apps, one changed...");
         let mono = root.join("monorepo");
-        let changed = monorepo::generate(&mono, MONOREPO_APPS)?;
+        let changed = since_repo::generate(&mono, MONOREPO_APPS)?;
         std::fs::write(
             &changed,
             "package main
@@ -258,6 +288,9 @@ func main() { println(\"changed\") }
             ctx.measure(Some(&manifest), "large", self.runs)?,
         ];
 
+        eprintln!("monorepo: 30 apps...");
+        let monorepo = monorepo::measure(&root.join("mono"), &me, 30, self.runs)?;
+
         let mut table = render(
             &rows,
             &go.version,
@@ -274,6 +307,12 @@ func main() { println(\"changed\") }
             self.runs,
             apps::render(&app_results)
         ));
+        table.push_str(&format!(
+            "\n## Monorepo: many apps at once\n\n`pack` of every app of a generated workspace \
+             (30 small apps in one git repository, linux/amd64), whole process, median of {} runs, \
+             after the first pack; against a no-change `pack` of one of them.\n\n{monorepo}",
+            self.runs
+        ));
         if let Some(cold) = &cold_xtask {
             table.push_str(&format!("\n## Compiling the xtask\n\n{cold}\n"));
         }
@@ -286,6 +325,12 @@ func main() { println(\"changed\") }
         println!("{table}");
         if self.write {
             let path = repo.join("docs/benchmarks.md");
+            // Sections this run does not make are kept as they were.
+            let kept = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(at) = KEPT_SECTIONS.iter().filter_map(|h| kept.find(h)).min() {
+                table.push('\n');
+                table.push_str(&kept[at..]);
+            }
             std::fs::write(&path, table).map_err(|e| format!("{path}: {e}"))?;
             eprintln!("wrote {path}");
         }
