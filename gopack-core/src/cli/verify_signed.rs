@@ -47,7 +47,7 @@ impl Attachments for Remote<'_> {
 }
 
 /// `registry://HOST/REPO@DIGEST` → (target, digest or tag).
-fn parse(reference: &str, insecure: bool) -> Result<(Target, String)> {
+pub(super) fn parse(reference: &str, insecure: bool) -> Result<(Target, String)> {
     let bad = |message: &str| {
         Error::Flag {
         flag: "--image".into(),

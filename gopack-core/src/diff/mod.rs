@@ -96,8 +96,9 @@ pub fn diff(a: &str, b: &str, limits: Limits) -> Result<ImageDiff> {
         if text.contains("://") {
             return Err(Error::Invalid {
                 path: text.to_string(),
-                message: "diff reads OCI layouts, OCI or docker archives and docker:NAME, not \
-                          registry references"
+                message: "the library's diff reads OCI layouts, OCI or docker archives and \
+                          docker:NAME; `cargo xtask diff` copies registry:// images into a \
+                          layout first (registry::pull)"
                     .into(),
                 help: format!(
                     "copy the image out of the registry first, e.g. `skopeo copy docker://{} \

@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod pull;
 pub mod push;
 pub mod tls;
 
