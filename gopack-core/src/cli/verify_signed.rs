@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::image::documents::{media_type, Index};
 // The registry client (`crate::registry` once it moves there).
 use crate::registry::credentials;
+use crate::registry::pull::ACCEPT;
 use crate::registry::{Access, Connection, Pusher, Target};
 use crate::report::Reporter;
 use crate::sign::{check_digest, Attachments, PublicKey};
@@ -17,10 +18,6 @@ use crate::verify::{Check, CheckId, PlatformReport, Report};
 pub const PREFIX: &str = "registry://";
 /// The most a manifest, an index or a signature blob may weigh.
 const MAX_DOCUMENT: u64 = 4 << 20;
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
-     application/vnd.oci.image.manifest.v1+json, \
-     application/vnd.docker.distribution.manifest.list.v2+json, \
-     application/vnd.docker.distribution.manifest.v2+json";
 
 /// The registry as [`Attachments`]: tags and blobs fetched with a pull-only client.
 struct Remote<'a>(&'a Pusher<'a>);

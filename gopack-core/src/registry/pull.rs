@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use std::io::Write;
 
 /// The media types a pull asks for, OCI first.
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.docker.distribution.manifest.v2+json";
