@@ -612,3 +612,16 @@ fn architecture_lists_every_module_file() {
         "docs/architecture.md's module tree: missing {missing:?}, listed but not in gopack-core/src {gone:?}"
     );
 }
+
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let long: Vec<String> = core_sources()
+        .into_iter()
+        .filter(|(_, text)| text.lines().count() > 700)
+        .map(|(path, text)| format!("gopack-core/src/{path}: {} lines", text.lines().count()))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these along their seams (docs/architecture.md lists the modules): {long:?}"
+    );
+}
