@@ -46,6 +46,7 @@ pub const VARIABLES: &[&str] = &[
     "PATH",
     "GOROOT",
     "CC",
+    "CARGO",
 ];
 
 /// Whether gopack reads `name`.

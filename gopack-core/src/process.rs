@@ -397,18 +397,24 @@ impl Cmd {
 /// (or `manifest`), run like every other child: through [`Cmd`], stopped with
 /// gopack on a signal. cargo's own error text is kept for the message.
 pub fn cargo_metadata(manifest: Option<&Utf8Path>) -> Result<cargo_metadata::Metadata> {
-    let mut metadata = cargo_metadata::MetadataCommand::new();
-    metadata.no_deps();
+    // The cargo that runs us (`cargo xtask` sets CARGO), else the one on PATH,
+    // so a host's own binary run directly reads the workspace too.
+    let program = crate::environment::var("CARGO")
+        .filter(|cargo| !cargo.trim().is_empty())
+        .map(Utf8PathBuf::from)
+        .or_else(|| {
+            let found = which::which("cargo").ok()?;
+            Utf8PathBuf::from_path_buf(found).ok()
+        })
+        .ok_or_else(|| Error::Metadata {
+            message: "cargo is not on PATH, and CARGO names no cargo: gopack reads the \
+                      workspace with `cargo metadata`"
+                .into(),
+        })?;
+    let mut cmd =
+        Cmd::new("cargo", program).args(["metadata", "--format-version", "1", "--no-deps"]);
     if let Some(path) = manifest {
-        metadata.manifest_path(path);
-    }
-    let command = metadata.cargo_command();
-    let program = Utf8PathBuf::from(command.get_program().to_string_lossy().into_owned());
-    let mut cmd = Cmd::new("cargo", program).args(command.get_args());
-    for (key, value) in command.get_envs() {
-        if let (Some(value), Some(key)) = (value, key.to_str()) {
-            cmd = cmd.env(key, value.to_string_lossy().into_owned());
-        }
+        cmd = cmd.arg("--manifest-path").arg(path.as_str());
     }
     let out = cmd.output().map_err(|e| Error::Metadata {
         message: e.to_string(),

@@ -434,3 +434,34 @@ fn edits_that_keep_size_and_mtime_rebuild_even_after_a_killed_run() {
     assert_ne!(std::fs::metadata(&main).unwrap().ino(), after.ino());
     assert!(hello().contains("hallo from gopack"));
 }
+
+/// A host's xtask binary run directly (no `cargo xtask`, so no CARGO in the
+/// environment) finds cargo on PATH to read the workspace; with no cargo at
+/// all, the error names cargo.
+#[test]
+fn the_xtask_run_directly_reads_the_workspace_with_cargo_from_path() {
+    let ws = hello_workspace();
+    let out = ws
+        .xtask_command(["pack", "--dry-run"])
+        .env_remove("CARGO")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello"),
+        "{}",
+        text(&out)
+    );
+    let out = ws
+        .xtask_command(["pack", "--dry-run"])
+        .env_remove("CARGO")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cargo is not on PATH"),
+        "{}",
+        text(&out)
+    );
+}
