@@ -26,7 +26,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 pub mod signals;
-pub use signals::{handle_signals, remove_temps_on_interrupt};
+pub use signals::{handle_signals, remove_temps_on_interrupt, wait_if_stopping};
 
 /// The limit of a [`Cmd::read`] or [`Cmd::output`] that sets none: bounded,
 /// but long enough for `docker save`, `docker load` or a push of a large image.

@@ -196,7 +196,10 @@ impl Command {
             json_panics();
         }
         let console = self.console();
-        match self.run_with(&console) {
+        let result = self.run_with(&console);
+        // Stopped by a signal: the signal thread ends the run (130/143).
+        crate::process::wait_if_stopping();
+        match result {
             Ok(code) => code,
             Err(err) => {
                 console.report(Event::error(&err));

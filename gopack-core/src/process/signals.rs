@@ -40,6 +40,16 @@ pub fn stopping() -> bool {
     STOPPING.load(Ordering::SeqCst)
 }
 
+/// When the run is stopping, never returns: the signal thread ends the
+/// process (130 or 143) once it has stopped the children and removed the
+/// temporary files, so the errors of the children it stopped are not
+/// reported as the run's own, nor is its exit code replaced by theirs.
+pub fn wait_if_stopping() {
+    while stopping() {
+        std::thread::park_timeout(std::time::Duration::from_secs(1));
+    }
+}
+
 /// The prefix of this process's temporary files: `.tmp-<pid>-`.
 pub fn temp_prefix() -> String {
     format!(".tmp-{}-", std::process::id())
