@@ -8,27 +8,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
-fn hello_workspace() -> TestWorkspace {
-    let ws = TestWorkspace::new(
-        "[[workspace.metadata.gopack.apps]]\nname = \"hello\"\npath = \"hello\"\n\
-         platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
-    );
-    ws.copy("examples/hello", "hello");
-    ws
-}
-
-/// `pack --json` (must exit 0): the printed digest and the events.
-fn pack(ws: &TestWorkspace) -> (String, String) {
-    let out = ws.xtask(["pack", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let digest = packed_digests(&stdout)
-        .pop()
-        .unwrap_or_else(|| panic!("pack prints the digest: {stdout}"))
-        .1;
-    (digest, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -92,7 +71,7 @@ fn seal(kind: &str, key: &str, content: &[u8]) -> Vec<u8> {
 
 /// Packs again and checks: exit 0, a warning naming the damaged entry, the same image.
 fn assert_healed(ws: &TestWorkspace, digest: &str, blobs: &BTreeSet<String>, what: &str) -> String {
-    let (again, events) = pack(ws);
+    let (again, events) = pack_json(ws);
     assert_eq!(again, digest, "{what}: another image digest");
     assert!(
         events.contains("\"event\":\"warning\"") && events.contains("damaged cache entry"),
@@ -104,7 +83,7 @@ fn assert_healed(ws: &TestWorkspace, digest: &str, blobs: &BTreeSet<String>, wha
         "{what}: another image or attachment"
     );
     // Healed for good: the next run has nothing to report.
-    let (third, events) = pack(ws);
+    let (third, events) = pack_json(ws);
     assert_eq!(third, digest);
     assert!(!events.contains("damaged cache entry"), "{what}: {events}");
     events
@@ -113,7 +92,7 @@ fn assert_healed(ws: &TestWorkspace, digest: &str, blobs: &BTreeSet<String>, wha
 #[test]
 fn a_flipped_byte_in_a_cached_sbom_is_never_shipped() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let blobs = layout_blobs(&ws);
     let entry = only_entry(&ws, "sbom");
     let bytes = std::fs::read(&entry).unwrap();
@@ -128,7 +107,7 @@ fn a_flipped_byte_in_a_cached_sbom_is_never_shipped() {
 #[test]
 fn a_forged_go_version_record_is_caught_and_go_asked_again() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let blobs = layout_blobs(&ws);
     let entry = only_entry(&ws, "tools");
     let key = entry.file_name().unwrap().to_string();
@@ -182,7 +161,7 @@ fn layer_records(ws: &TestWorkspace, digest: &str) -> [(Utf8PathBuf, serde_json:
 #[test]
 fn an_app_layer_record_replaced_by_the_base_layers_heals() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let blobs = layout_blobs(&ws);
     let [(base, _), (app, _)] = layer_records(&ws, &digest);
     std::fs::copy(&base, &app).unwrap();
@@ -194,7 +173,7 @@ fn an_app_layer_record_replaced_by_the_base_layers_heals() {
 #[test]
 fn an_edited_diff_id_in_a_layer_record_heals() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let blobs = layout_blobs(&ws);
     let [_, (app, record)] = layer_records(&ws, &digest);
     let diff_id = record["diff_id"].as_str().unwrap();
@@ -209,7 +188,7 @@ fn an_edited_diff_id_in_a_layer_record_heals() {
 #[test]
 fn a_binary_entry_replaced_by_a_folder_heals() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let blobs = layout_blobs(&ws);
     let binary = only_entry(&ws, "bin");
     std::fs::remove_file(&binary).unwrap();

@@ -9,15 +9,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn hello_workspace() -> TestWorkspace {
-    let ws = TestWorkspace::new(
-        "[[workspace.metadata.gopack.apps]]\nname = \"hello\"\npath = \"hello\"\n\
-         platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
-    );
-    ws.copy("examples/hello", "hello");
-    ws
-}
-
 fn script(path: &Utf8Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();

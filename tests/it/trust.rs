@@ -4,27 +4,6 @@ use crate::support::*;
 use camino::{Utf8Path, Utf8PathBuf};
 use sha2::{Digest, Sha256};
 
-fn hello_workspace() -> TestWorkspace {
-    let ws = TestWorkspace::new(
-        "[[workspace.metadata.gopack.apps]]\nname = \"hello\"\npath = \"hello\"\n\
-         platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
-    );
-    ws.copy("examples/hello", "hello");
-    ws
-}
-
-/// `pack --json`: the printed digest and the events.
-fn pack(ws: &TestWorkspace) -> (String, String) {
-    let out = ws.xtask(["pack", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let digest = packed_digests(&stdout)
-        .pop()
-        .unwrap_or_else(|| panic!("pack prints the digest: {stdout}"))
-        .1;
-    (digest, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 fn sha256_file(path: &Utf8Path) -> String {
     let hash = Sha256::digest(std::fs::read(path).unwrap());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
@@ -84,7 +63,7 @@ fn bad_environment_is_refused_naming_the_variable() {
 #[test]
 fn a_damaged_cache_is_reported_rebuilt_and_never_shipped() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let cache = ws.cache_dir();
     let layout = ws.root.join("target/gopack/hello/oci");
     assert_layout_intact(&layout);
@@ -108,7 +87,7 @@ fn a_damaged_cache_is_reported_rebuilt_and_never_shipped() {
     ];
     for (kind, path) in cases {
         flip_byte(&path);
-        let (again, events) = pack(&ws);
+        let (again, events) = pack_json(&ws);
         assert_eq!(again, digest, "damaged {kind}: another digest");
         assert!(
             events.contains("\"event\":\"warning\"") && events.contains("damaged cache entry"),
@@ -139,7 +118,7 @@ fn a_damaged_cache_is_reported_rebuilt_and_never_shipped() {
         app_layer,
         "layout damage reached the cache"
     );
-    let (again, events) = pack(&ws);
+    let (again, events) = pack_json(&ws);
     assert_eq!(again, digest);
     assert!(!events.contains("damaged cache entry"), "{events}");
     assert_layout_intact(&layout);
@@ -150,7 +129,7 @@ fn a_damaged_cache_is_reported_rebuilt_and_never_shipped() {
 #[test]
 fn concurrent_packs_of_one_app_take_turns() {
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let out = ws.root.join("target/gopack/hello");
     // Leftovers of a killed run.
     std::fs::create_dir_all(out.join(".tmp-layout-killed/blobs")).unwrap();
@@ -271,17 +250,17 @@ fn flip_byte_keep_mtime(path: &Utf8Path) {
 fn remembered_hashes_never_hide_damage() {
     use std::os::unix::fs::MetadataExt;
     let ws = hello_workspace();
-    let (digest, _) = pack(&ws);
+    let (digest, _) = pack_json(&ws);
     let layout = ws.root.join("target/gopack/hello/oci");
     let archive = ws.root.join("target/gopack/hello/hello.tar");
     let archive_digest = sha256_file(&archive);
     // Past the racy window: the next run remembers the identities of the
     // cache's entries and of the outputs, and the one after trusts them.
     std::thread::sleep(std::time::Duration::from_millis(2200));
-    assert_eq!(pack(&ws).0, digest);
+    assert_eq!(pack_json(&ws).0, digest);
     let inode = |path: &Utf8Path| std::fs::metadata(path).unwrap().ino();
     let (index_inode, archive_inode) = (inode(&layout.join("index.json")), inode(&archive));
-    assert_eq!(pack(&ws).0, digest);
+    assert_eq!(pack_json(&ws).0, digest);
     assert_eq!(
         (inode(&layout.join("index.json")), inode(&archive)),
         (index_inode, archive_inode),
@@ -296,7 +275,7 @@ fn remembered_hashes_never_hide_damage() {
     let hex = app_layer.trim_start_matches("sha256:");
     let cached = ws.cache_dir().join("blobs").join(hex);
     flip_byte_keep_mtime(&cached);
-    let (again, events) = pack(&ws);
+    let (again, events) = pack_json(&ws);
     assert_eq!(again, digest);
     assert!(events.contains("damaged cache entry"), "{events}");
     assert_eq!(sha256_file(&cached), app_layer);
@@ -305,7 +284,7 @@ fn remembered_hashes_never_hide_damage() {
     flip_byte_keep_mtime(&layout.join("blobs/sha256").join(hex));
     std::fs::write(layout.join("blobs/sha256/extra"), b"not a blob").unwrap();
     flip_byte_keep_mtime(&archive);
-    assert_eq!(pack(&ws).0, digest);
+    assert_eq!(pack_json(&ws).0, digest);
     assert_layout_intact(&layout);
     assert!(!layout.join("blobs/sha256/extra").exists());
     assert_eq!(

@@ -630,3 +630,25 @@ pub fn packed_digests(stdout: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A workspace with examples/hello as the app `hello` (linux/amd64, version 1.0.0).
+pub fn hello_workspace() -> TestWorkspace {
+    let ws = TestWorkspace::new(
+        "[[workspace.metadata.gopack.apps]]\nname = \"hello\"\npath = \"hello\"\n\
+         platforms = [\"linux/amd64\"]\nversion = \"1.0.0\"\n",
+    );
+    ws.copy("examples/hello", "hello");
+    ws
+}
+
+/// `pack --json`, which must exit 0: the printed digest and the events (stderr).
+pub fn pack_json(ws: &TestWorkspace) -> (String, String) {
+    let out = ws.xtask(["pack", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let digest = packed_digests(&stdout)
+        .pop()
+        .unwrap_or_else(|| panic!("pack prints the digest: {stdout}"))
+        .1;
+    (digest, String::from_utf8_lossy(&out.stderr).into_owned())
+}
