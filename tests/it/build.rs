@@ -175,34 +175,18 @@ fn bad_inputs_get_clear_errors_and_leave_the_cache_intact() {
     let bins_before = cache_entries(&ws.cache_dir(), "bin");
     assert_eq!(bins_before.len(), 1);
 
-    let expect_error = |args: &[&str], env: &[(&str, &str)], needles: &[&str]| {
-        let mut cmd = ws.xtask_command(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded: {}", text(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        for needle in needles {
-            assert!(
-                stderr.contains(needle),
-                "{args:?}: `{needle}` missing from:\n{stderr}"
-            );
-        }
-    };
-
-    expect_error(
+    ws.expect_error(
         &["build", "web"],
         &[],
         &["unknown app `web`", "known apps: hello"],
     );
-    expect_error(
+    ws.expect_error(
         &["build", "--platform", "linux/sparc"],
         &[],
         &["--platform", "sparc"],
     );
-    expect_error(&["build", "--uid", "0"], &[], &["--uid", "root"]);
-    expect_error(
+    ws.expect_error(&["build", "--uid", "0"], &[], &["--uid", "root"]);
+    ws.expect_error(
         &["build"],
         &[("GOPACK_GO", "/nonexistent/go")],
         &[
@@ -215,28 +199,28 @@ fn bad_inputs_get_clear_errors_and_leave_the_cache_intact() {
     // A broken config names the manifest and the key.
     let manifest = ws.root.join("Cargo.toml");
     ws.set_config(&format!("{HELLO}\ncolour = \"red\"\n"));
-    expect_error(
+    ws.expect_error(
         &["build"],
         &[],
         &[manifest.as_str(), "apps[0].colour", "unknown field"],
     );
     ws.set_config(&HELLO.replace("path = \"hello\"", "path = \"nowhere\""));
-    expect_error(&["build"], &[], &["apps[0].path", "no go.mod"]);
+    ws.expect_error(&["build"], &[], &["apps[0].path", "no go.mod"]);
     ws.set_config(&HELLO.replace(
         "platforms = [\"linux/amd64\", \"linux/arm64\"]",
         "platforms = [\"linux\"]",
     ));
-    expect_error(&["build"], &[], &["apps[0].platforms[0]", "os/arch"]);
+    ws.expect_error(&["build"], &[], &["apps[0].platforms[0]", "os/arch"]);
     ws.set_config(&format!("{HELLO}user = {{ uid = 0 }}\n"));
-    expect_error(&["build"], &[], &["apps[0].user.uid", "root"]);
+    ws.expect_error(&["build"], &[], &["apps[0].user.uid", "root"]);
     ws.set_config(&format!("{HELLO}main = \"./cmd/missing\"\n"));
-    expect_error(
+    ws.expect_error(
         &["build"],
         &[],
         &["apps[0].main", "./cmd/missing", "not a folder"],
     );
     ws.set_config(&format!("{HELLO}{HELLO}"));
-    expect_error(&["build"], &[], &["apps[1].name", "already used"]);
+    ws.expect_error(&["build"], &[], &["apps[1].name", "already used"]);
     ws.set_config(HELLO);
 
     // A compile error shows go's stderr, and stores nothing.
@@ -247,7 +231,7 @@ fn bad_inputs_get_clear_errors_and_leave_the_cache_intact() {
         good.replace("func main() {", "func main() {\n\tundefinedThing()"),
     )
     .unwrap();
-    expect_error(
+    ws.expect_error(
         &["build", "--platform", "linux/amd64"],
         &[],
         &["go build", "undefined: undefinedThing", "main.go"],

@@ -444,32 +444,17 @@ platforms = ["linux/amd64"]
         "package greet\n\nfunc Hello() string { return \"hi\" }\n",
     );
     git_commit_all(&ws.root);
-    let expect_error = |args: &[&str], env: &[(&str, &str)], needles: &[&str]| {
-        let mut cmd = ws.xtask_command(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded: {}", text(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        for needle in needles {
-            assert!(
-                stderr.contains(needle),
-                "{args:?}: `{needle}` missing:\n{stderr}"
-            );
-        }
-    };
-    expect_error(
+    ws.expect_error(
         &["build", "cgo"],
         &[],
         &["needs cgo", "`cgo` key", "cgo/main.go"],
     );
-    expect_error(
+    ws.expect_error(
         &["pack", "library"],
         &[],
         &["is not `package main`", "`main`"],
     );
-    expect_error(
+    ws.expect_error(
         &["build", "cgo"],
         &[("GOPACK_GO", "/bin/true")],
         &["not Go's", "GOPACK_GO"],
@@ -481,7 +466,7 @@ platforms = ["linux/amd64"]
     )
     .unwrap();
     run_ok(Command::new("chmod").arg("755").arg(old_go.as_str()));
-    expect_error(
+    ws.expect_error(
         &["build", "cgo"],
         &[("GOPACK_GO", old_go.as_str())],
         &["go 1.21 or newer", "go1.19.13"],

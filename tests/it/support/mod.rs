@@ -235,6 +235,24 @@ impl TestWorkspace {
         self.xtask_command(args).output().unwrap()
     }
 
+    /// Runs `cargo xtask ARGS` with `env` and asserts that it fails and that
+    /// stderr holds every one of `needles`.
+    pub fn expect_error(&self, args: &[&str], env: &[(&str, &str)], needles: &[&str]) {
+        let mut cmd = self.xtask_command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{args:?}: `{needle}` missing from:\n{stderr}"
+            );
+        }
+    }
+
     /// The workspace's cache folder.
     pub fn cache_dir(&self) -> Utf8PathBuf {
         self.root.join("target/gopack/cache")
