@@ -486,16 +486,21 @@ mod tests {
             "{err}"
         );
         let pid = std::fs::read_to_string(&pid_file).unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
-        assert!(
-            stat.map_or(true, |s| s
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')),
-            "the grandchild outlived the limit"
-        );
+        // The group was sent SIGKILL; give the kernel a moment to end it.
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(gone(), "the grandchild outlived the limit");
         // Within its limit, a command answers as before.
         let out = Cmd::new("echo", "/bin/echo")
             .arg("hi")
