@@ -252,15 +252,22 @@ fn adopt_md_shows_what_examples_monorepo_contains() {
     );
 }
 
-/// The `[profile...]` tables of a manifest, without comments and blank lines.
+/// The `[profile.dev.package.*]` tables of a manifest (what gopack asks of
+/// its dependencies), without comments and blank lines. Other profile tables
+/// are a workspace's own business.
 fn profile_tables(manifest: &str) -> Vec<String> {
-    let start = manifest.find("\n[profile.").expect("no [profile.*] table");
-    manifest[start..]
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(String::from)
-        .collect()
+    let mut tables = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line.starts_with("[profile.dev.package.");
+        }
+        if inside && !line.is_empty() && !line.starts_with('#') {
+            tables.push(line.to_string());
+        }
+    }
+    assert!(!tables.is_empty(), "no [profile.dev.package.*] table");
+    tables
 }
 
 #[test]
@@ -269,7 +276,7 @@ fn examples_monorepo_has_gopacks_profile_settings() {
         profile_tables(&read("examples/monorepo/Cargo.toml")),
         profile_tables(&read("Cargo.toml")),
         "examples/monorepo/Cargo.toml and docs/adopt.md show gopack's profile settings: \
-         copy the [profile.*] tables of Cargo.toml there"
+         copy the [profile.dev.package.*] tables of Cargo.toml there"
     );
 }
 

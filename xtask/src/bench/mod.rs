@@ -46,7 +46,18 @@ pub struct BenchArgs {
     /// e.g. a build of main, to compare two versions with the same benchmark.
     #[arg(long, value_name = "PATH")]
     gopack: Option<std::path::PathBuf>,
+    /// Only write the generated large app and a workspace that configures it
+    /// as `large` into DIR (which must not exist), to profile by hand:
+    /// `cd DIR && git init -q && git add -A && git commit -qm large`, then
+    /// `xtask pack large` under perf or strace.
+    #[arg(long, value_name = "DIR")]
+    generate: Option<Utf8PathBuf>,
 }
+
+/// A workspace that configures the generated large app (in `large/`).
+const LARGE_WORKSPACE: &str = "[workspace]\nmembers = []\n\n[[workspace.metadata.gopack.apps]]\n\
+    name = \"large\"\npath = \"large\"\nplatforms = [\"linux/amd64\"]\n\
+    version-variable = \"main.version\"\nversion = \"1.0.0\"\n";
 
 /// Apps of the generated monorepo `--since` is timed on.
 const MONOREPO_APPS: usize = 200;
@@ -74,6 +85,15 @@ impl BenchArgs {
             Some(path) => path.clone(),
             None => std::env::current_exe().map_err(|e| e.to_string())?,
         };
+        if let Some(dir) = &self.generate {
+            if dir.exists() {
+                return Err(format!("{dir} exists: --generate writes a new folder"));
+            }
+            let (files, bytes) = generate::large_app(&dir.join("large"))?;
+            std::fs::write(dir.join("Cargo.toml"), LARGE_WORKSPACE).map_err(|e| e.to_string())?;
+            println!("{dir}: app `large`, {files} files, {bytes} bytes");
+            return Ok(());
+        }
         if !self.levels.is_empty() {
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             println!("{machine}\n\n{}", levels::table(&self.levels, threads)?);
