@@ -29,7 +29,6 @@ use crate::cache::stat::{Scan, StatCache};
 use crate::cache::KeyHasher;
 use crate::error::{Error, IoContext, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 
 /// Extensions of the files go compiles or links in a package folder.
@@ -62,10 +61,15 @@ pub fn hash_module_sources(
     }
     for (label, root) in roots {
         hasher.text("root", &label);
-        for relative in build_files(&root, skip, stats)? {
-            let path = root.join(&relative);
+        for found in build_files(&root, skip, stats)? {
+            hasher.text("file", &found.relative);
+            if let Some((exec, hash)) = found.known {
+                hasher.field("exec", &[exec as u8]);
+                hasher.field("sha256", &hash);
+                continue;
+            }
+            let path = root.join(&found.relative);
             let meta = std::fs::symlink_metadata(&path).at(&path, "read")?;
-            hasher.text("file", relative.as_str());
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).at(&path, "read the link")?;
                 hasher.text("link", &target.to_string_lossy());
@@ -84,105 +88,154 @@ pub fn hash_module_sources(
     Ok(())
 }
 
-/// The files of `root` that go build can read, relative, sorted.
-fn build_files(
-    root: &Utf8Path,
-    skip: &Utf8Path,
-    stats: &mut StatCache,
-) -> Result<BTreeSet<Utf8PathBuf>> {
-    let mut files = BTreeSet::new();
-    for name in ["go.mod", "go.sum", "vendor/modules.txt"] {
-        if std::fs::symlink_metadata(root.join(name)).is_ok() {
-            files.insert(Utf8PathBuf::from(name));
+/// A file go build can read, by its path relative to the root it was found
+/// in; for a regular `.go` file, which the walk already stats and hashes (for
+/// its directives), whether it is executable and its content hash.
+struct Found {
+    relative: String,
+    known: Option<(bool, [u8; 32])>,
+}
+
+impl Found {
+    fn named(relative: &Utf8Path) -> Found {
+        Found {
+            relative: relative.as_str().to_string(),
+            known: None,
         }
     }
-    let mut packages = Vec::new();
-    package_folders(root, root, skip, &mut packages)?;
+}
+
+/// Sorts `files` in path order (component by component, as `Utf8Path`
+/// compares: `a/b` before `a.b`) and drops repeats, keeping what the walk
+/// learned of a file. A run's key depends on this order.
+fn sorted(mut files: Vec<Found>) -> Vec<Found> {
+    // '/' sorts below every other byte of a name: bytes then compare as components do.
+    let mut keyed: Vec<(Vec<u8>, Found)> = files
+        .drain(..)
+        .map(|found| {
+            let mut key = found.relative.as_bytes().to_vec();
+            for byte in &mut key {
+                if *byte == b'/' {
+                    *byte = 0;
+                }
+            }
+            (key, found)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<Found> = Vec::with_capacity(keyed.len());
+    for (_, found) in keyed {
+        match out.last_mut() {
+            Some(last) if last.relative == found.relative => {
+                if last.known.is_none() {
+                    last.known = found.known;
+                }
+            }
+            _ => out.push(found),
+        }
+    }
+    out
+}
+
+/// The files of `root` that go build can read, relative, sorted.
+fn build_files(root: &Utf8Path, skip: &Utf8Path, stats: &mut StatCache) -> Result<Vec<Found>> {
+    let mut files = Vec::new();
+    for name in ["go.mod", "go.sum", "vendor/modules.txt"] {
+        if std::fs::symlink_metadata(root.join(name)).is_ok() {
+            files.push(Found::named(Utf8Path::new(name)));
+        }
+    }
     let mut cgo = false;
-    for folder in &packages {
-        let dir = root.join(folder);
-        let mut embeds = Vec::new();
-        for entry in dir.read_dir_utf8().at(&dir, "list")? {
-            let entry = entry.at(&dir, "list")?;
-            let name = entry.file_name();
-            let kind = entry.file_type().at(entry.path(), "read")?;
-            let compiled = name
-                .rsplit_once('.')
-                .is_some_and(|(_, ext)| COMPILED.contains(&ext))
-                && !name.ends_with("_test.go");
-            if kind.is_dir() || !compiled {
-                continue;
+    package_files(root, Utf8Path::new(""), skip, stats, &mut files, &mut cgo)?;
+    if cgo {
+        subtree(root, Utf8Path::new(""), skip, &mut files)?;
+    }
+    Ok(sorted(files))
+}
+
+/// The package folder `folder` (relative to `root`) and those below it, in
+/// one listing each: the files go compiles, what their `//go:embed` lines
+/// name, and whether any imports "C". Folders go ignores (names starting
+/// with `.` or `_`, `testdata`, nested modules, `skip`) are not entered.
+fn package_files(
+    root: &Utf8Path,
+    folder: &Utf8Path,
+    skip: &Utf8Path,
+    stats: &mut StatCache,
+    files: &mut Vec<Found>,
+    cgo: &mut bool,
+) -> Result<()> {
+    let dir = root.join(folder);
+    let mut embeds = Vec::new();
+    for entry in dir.read_dir_utf8().at(&dir, "list")? {
+        let entry = entry.at(&dir, "list")?;
+        let name = entry.file_name();
+        let kind = entry.file_type().at(entry.path(), "read")?;
+        if kind.is_dir() {
+            let path = entry.path();
+            let ignored = name.starts_with('.') || name.starts_with('_') || name == "testdata";
+            if !ignored && path != skip && !path.join("go.mod").is_file() {
+                package_files(root, &folder.join(name), skip, stats, files, cgo)?;
             }
-            if !kind.is_file() && !kind.is_symlink() {
-                return Err(Error::Invalid {
-                    path: entry.path().to_string(),
-                    message: "is a FIFO, socket or device, and go build would read it".into(),
-                    help: "remove it, or rename it so that go does not compile it".into(),
-                });
-            }
-            files.insert(folder.join(name));
-            if name.ends_with(".go") {
-                let meta = std::fs::metadata(entry.path()).at(entry.path(), "read")?;
-                if meta.is_file() {
-                    let (_, note) = stats.content_hash_scanned(
-                        entry.path(),
-                        &meta,
-                        &mut Directives::default(),
-                    )?;
-                    for line in note.split('\u{1f}').filter(|l| !l.is_empty()) {
-                        match line {
-                            "cgo" => cgo = true,
-                            other => embeds.push(other.to_string()),
-                        }
+            continue;
+        }
+        let compiled = name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| COMPILED.contains(&ext))
+            && !name.ends_with("_test.go");
+        if !compiled {
+            continue;
+        }
+        if !kind.is_file() && !kind.is_symlink() {
+            return Err(Error::Invalid {
+                path: entry.path().to_string(),
+                message: "is a FIFO, socket or device, and go build would read it".into(),
+                help: "remove it, or rename it so that go does not compile it".into(),
+            });
+        }
+        let mut found = Found::named(&folder.join(name));
+        if name.ends_with(".go") {
+            // A regular file's own stat, relative to the open folder; a
+            // symlink's target is stat'ed through its path.
+            let meta = if kind.is_file() {
+                entry.metadata()
+            } else {
+                std::fs::metadata(entry.path())
+            };
+            let meta = meta.at(entry.path(), "read")?;
+            if meta.is_file() {
+                let (hash, note) =
+                    stats.content_hash_scanned(entry.path(), &meta, &mut Directives::default())?;
+                if kind.is_file() {
+                    found.known = Some((meta.permissions().mode() & 0o111 != 0, hash));
+                }
+                for line in note.split('\u{1f}').filter(|l| !l.is_empty()) {
+                    match line {
+                        "cgo" => *cgo = true,
+                        other => embeds.push(other.to_string()),
                     }
                 }
             }
         }
-        for pattern in embeds {
-            let comps: Option<Vec<&str>> = pattern
-                .strip_prefix("embed ")
-                .map(|p| p.strip_prefix("all:").unwrap_or(p))
-                .filter(|p| !p.is_empty() && !p.starts_with('/'))
-                .map(|p| p.split('/').collect());
-            match comps {
-                Some(comps)
-                    if comps
-                        .iter()
-                        .all(|c| !c.is_empty() && *c != "." && *c != "..") =>
-                {
-                    embedded(root, folder, &comps, skip, &mut files)?
-                }
-                // go refuses such a pattern; nothing of it reaches a binary.
-                Some(_) => {}
-                None => subtree(root, folder, skip, &mut files)?,
+        files.push(found);
+    }
+    for pattern in embeds {
+        let comps: Option<Vec<&str>> = pattern
+            .strip_prefix("embed ")
+            .map(|p| p.strip_prefix("all:").unwrap_or(p))
+            .filter(|p| !p.is_empty() && !p.starts_with('/'))
+            .map(|p| p.split('/').collect());
+        match comps {
+            Some(comps)
+                if comps
+                    .iter()
+                    .all(|c| !c.is_empty() && *c != "." && *c != "..") =>
+            {
+                embedded(root, folder, &comps, skip, files)?
             }
-        }
-    }
-    if cgo {
-        subtree(root, Utf8Path::new(""), skip, &mut files)?;
-    }
-    Ok(files)
-}
-
-/// The folders of `dir` (relative to `root`) that can hold a package.
-fn package_folders(
-    root: &Utf8Path,
-    dir: &Utf8Path,
-    skip: &Utf8Path,
-    out: &mut Vec<Utf8PathBuf>,
-) -> Result<()> {
-    out.push(dir.strip_prefix(root).unwrap_or(dir).to_path_buf());
-    for entry in dir.read_dir_utf8().at(dir, "list")? {
-        let entry = entry.at(dir, "list")?;
-        let name = entry.file_name();
-        let path = entry.path();
-        let ignored = name.starts_with('.') || name.starts_with('_') || name == "testdata";
-        if entry.file_type().at(path, "read")?.is_dir()
-            && !ignored
-            && path != skip
-            && !path.join("go.mod").is_file()
-        {
-            package_folders(root, path, skip, out)?;
+            // go refuses such a pattern; nothing of it reaches a binary.
+            Some(_) => {}
+            None => subtree(root, folder, skip, files)?,
         }
     }
     Ok(())
@@ -195,7 +248,7 @@ fn embedded(
     folder: &Utf8Path,
     comps: &[&str],
     skip: &Utf8Path,
-    files: &mut BTreeSet<Utf8PathBuf>,
+    files: &mut Vec<Found>,
 ) -> Result<()> {
     let dir = root.join(folder);
     let Ok(entries) = dir.read_dir_utf8() else {
@@ -213,7 +266,7 @@ fn embedded(
             if kind.is_dir() {
                 subtree(root, &relative, skip, files)?;
             } else {
-                files.insert(relative);
+                files.push(Found::named(&relative));
             }
         } else if kind.is_dir() {
             embedded(root, &relative, &comps[1..], skip, files)?;
@@ -227,7 +280,7 @@ fn subtree(
     root: &Utf8Path,
     folder: &Utf8Path,
     skip: &Utf8Path,
-    files: &mut BTreeSet<Utf8PathBuf>,
+    files: &mut Vec<Found>,
 ) -> Result<()> {
     let dir = root.join(folder);
     for entry in dir.read_dir_utf8().at(&dir, "list")? {
@@ -240,7 +293,7 @@ fn subtree(
                 subtree(root, &relative, skip, files)?;
             }
         } else {
-            files.insert(relative);
+            files.push(Found::named(&relative));
         }
     }
     Ok(())

@@ -12,8 +12,10 @@
 //!
 //! The cache only ever maps an identity to the hash of the content read for
 //! it, and is written to a temporary file and renamed: a killed run leaves
-//! the previous cache or the new one, never a half-written one. A record
-//! that cannot be parsed is ignored (everything is hashed anew).
+//! the previous cache or the new one, never a half-written one. A file that
+//! cannot be parsed is ignored (everything is hashed anew). Records are
+//! binary, fixed fields then the path: a no-change run of a large app reads
+//! thousands of them, and gopack's own code runs unoptimized under `cargo xtask`.
 
 use super::Cache;
 use crate::error::{IoContext, Result};
@@ -34,15 +36,28 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// so a run a moment after gopack wrote its outputs can already trust them.
 const FINE_RACY_WINDOW: Duration = Duration::from_millis(100);
 
-/// Format line of the cache file; a different one is ignored.
-const HEADER: &str = "gopack-stat-cache v2";
+/// First line of the cache file; a different one is ignored.
+const HEADER: &[u8] = b"gopack-stat-cache v3\n";
 
 /// What a run learned from a file's content besides its hash (see
 /// [`StatCache::content_hash_scanned`]); `None` when nothing was asked.
 type Note = Option<String>;
 
-/// A file's identity, content hash and note, by path.
-type Records = HashMap<String, (Identity, [u8; 32], Note)>;
+/// What is remembered of one file.
+#[derive(Debug, Clone)]
+struct Record {
+    identity: Identity,
+    hash: [u8; 32],
+    note: Note,
+}
+
+/// A record, and whether this run saw its file (only seen records are kept,
+/// unless the cache is shared).
+#[derive(Debug)]
+struct Entry {
+    record: Record,
+    seen: bool,
+}
 
 /// Reads what a caller wants to know from a file's content while it is hashed
 /// (e.g. a Go file's `//go:embed` lines), in chunks, with bounded memory.
@@ -93,8 +108,8 @@ impl Identity {
 #[derive(Debug)]
 pub struct StatCache {
     file: Utf8PathBuf,
-    records: Records,
-    seen: Records,
+    entries: HashMap<String, Entry>,
+    seen: usize,
     started_ns: i128,
     changed: bool,
     keep_unseen: bool,
@@ -107,16 +122,15 @@ impl StatCache {
     /// The stat cache named `name` (e.g. a hash of the folder it covers) in `cache`.
     pub fn open(cache: &Cache, name: &str) -> StatCache {
         let file = cache.entry_path(crate::cache::Kind::Stat, name);
-        let records = super::seal::read_regular(&file, super::MAX_SEALED)
+        let entries = super::seal::read_regular(&file, super::MAX_SEALED)
             .ok()
             .flatten()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| parse(&text))
+            .and_then(|bytes| parse(&bytes))
             .unwrap_or_default();
         StatCache {
             file,
-            records,
-            seen: HashMap::new(),
+            entries,
+            seen: 0,
             started_ns: now_ns(),
             changed: false,
             keep_unseen: false,
@@ -162,19 +176,17 @@ impl StatCache {
         identity: Identity,
         scan: Option<&mut dyn Scan>,
     ) -> Result<([u8; 32], Note)> {
-        // What this run already read wins over the previous run's records, so
-        // a file hashed twice in one run keeps its note.
-        let known = self
-            .seen
-            .get(path.as_str())
-            .or_else(|| self.records.get(path.as_str()))
-            .cloned();
-        if let Some((recorded, hash, note)) = known {
-            let note_ok = scan.is_none() || note.is_some();
-            if recorded == identity && !recorded.racy(self.started_ns) && note_ok {
-                self.seen
-                    .insert(path.to_string(), (identity, hash, note.clone()));
-                return Ok((hash, note));
+        // A record this run made wins over the previous run's (it is the same
+        // entry), so a file hashed twice in one run keeps its note.
+        if let Some(entry) = self.entries.get_mut(path.as_str()) {
+            let record = &entry.record;
+            let note_ok = scan.is_none() || record.note.is_some();
+            if record.identity == identity && !identity.racy(self.started_ns) && note_ok {
+                if !entry.seen {
+                    entry.seen = true;
+                    self.seen += 1;
+                }
+                return Ok((record.hash, record.note.clone()));
             }
         }
         let (hash, note) = match scan {
@@ -185,9 +197,21 @@ impl StatCache {
             None => (hash_file(path, identity.size)?, None),
         };
         self.changed = true;
-        if !identity.racy(self.started_ns) && !path.as_str().contains('\n') {
-            self.seen
-                .insert(path.to_string(), (identity, hash, note.clone()));
+        // A stale record goes; a racy file gets none until it settles.
+        if let Some(old) = self.entries.remove(path.as_str()) {
+            if old.seen {
+                self.seen -= 1;
+            }
+        }
+        if !identity.racy(self.started_ns) {
+            let record = Record {
+                identity,
+                hash,
+                note: note.clone(),
+            };
+            self.entries
+                .insert(path.to_string(), Entry { record, seen: true });
+            self.seen += 1;
         }
         Ok((hash, note))
     }
@@ -195,45 +219,27 @@ impl StatCache {
     /// Writes the records of the files seen by this run (atomically), when any
     /// was read. Best effort: a cache that cannot be written only costs speed.
     pub fn save(&self, cache: &Cache) {
-        if !self.changed && (self.keep_unseen || self.seen.len() == self.records.len()) {
+        if !self.changed && (self.keep_unseen || self.seen == self.entries.len()) {
             return;
         }
-        let mut kept = self.seen.clone();
-        if self.keep_unseen {
-            let unseen = self
-                .records
-                .iter()
-                .filter(|(path, _)| !kept.contains_key(*path));
-            let unseen: Vec<_> = unseen
-                .take(MAX_UNSEEN)
-                .map(|(p, r)| (p.clone(), r.clone()))
-                .collect();
-            kept.extend(unseen);
+        let mut unseen_kept = 0;
+        let mut kept: Vec<(&String, &Record)> = Vec::with_capacity(self.seen);
+        for (path, entry) in &self.entries {
+            if entry.seen {
+                kept.push((path, &entry.record));
+            } else if self.keep_unseen && unseen_kept < MAX_UNSEEN {
+                unseen_kept += 1;
+                kept.push((path, &entry.record));
+            }
         }
-        let mut text = String::with_capacity(64 + kept.len() * 160);
-        text.push_str(HEADER);
-        text.push('\n');
-        let mut paths: Vec<&String> = kept.keys().collect();
-        paths.sort();
-        for path in paths {
-            let (id, hash, note) = &kept[path];
-            let note = match note {
-                Some(note) => format!("+{}", hex::encode(note)),
-                None => "-".into(),
-            };
-            text.push_str(&format!(
-                "{} {} {} {} {} {} {:o} {note} {path}\n",
-                hex::encode(hash),
-                id.size,
-                id.mtime_ns,
-                id.ctime_ns,
-                id.ino,
-                id.dev,
-                id.mode
-            ));
+        kept.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut bytes = Vec::with_capacity(HEADER.len() + kept.len() * 160);
+        bytes.extend_from_slice(HEADER);
+        for (path, record) in kept {
+            encode(&mut bytes, path, record);
         }
         let name = self.file.file_name().unwrap_or("stat");
-        let _ = cache.put(crate::cache::Kind::Stat, name, text.as_bytes());
+        let _ = cache.put(crate::cache::Kind::Stat, name, &bytes);
     }
 }
 
@@ -372,31 +378,83 @@ fn now_ns() -> i128 {
         .unwrap_or(0)
 }
 
-fn parse(text: &str) -> Option<Records> {
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
-        return None;
+/// One record: path length (u32), hash, size (u64), mtime and ctime (i128),
+/// inode and device (u64), mode (u32), note length (u32, `u32::MAX` for
+/// none), then the path and the note; integers little-endian.
+fn encode(out: &mut Vec<u8>, path: &str, record: &Record) {
+    let id = &record.identity;
+    out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+    out.extend_from_slice(&record.hash);
+    out.extend_from_slice(&id.size.to_le_bytes());
+    out.extend_from_slice(&id.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&id.ctime_ns.to_le_bytes());
+    out.extend_from_slice(&id.ino.to_le_bytes());
+    out.extend_from_slice(&id.dev.to_le_bytes());
+    out.extend_from_slice(&id.mode.to_le_bytes());
+    let note_len = record.note.as_ref().map_or(u32::MAX, |n| n.len() as u32);
+    out.extend_from_slice(&note_len.to_le_bytes());
+    out.extend_from_slice(path.as_bytes());
+    if let Some(note) = &record.note {
+        out.extend_from_slice(note.as_bytes());
     }
-    let mut records = HashMap::new();
-    for line in lines {
-        let mut parts = line.splitn(9, ' ');
-        let mut hash = [0u8; 32];
-        hex::decode_to_slice(parts.next()?, &mut hash).ok()?;
-        let identity = Identity {
-            size: parts.next()?.parse().ok()?,
-            mtime_ns: parts.next()?.parse().ok()?,
-            ctime_ns: parts.next()?.parse().ok()?,
-            ino: parts.next()?.parse().ok()?,
-            dev: parts.next()?.parse().ok()?,
-            mode: u32::from_str_radix(parts.next()?, 8).ok()?,
+}
+
+/// Bytes of a record before its path and note.
+const FIXED: usize = 4 + 32 + 8 + 16 + 16 + 8 + 8 + 4 + 4;
+
+/// The records of a cache file, or None when any part of it is not a record.
+fn parse(bytes: &[u8]) -> Option<HashMap<String, Entry>> {
+    let mut rest = bytes.strip_prefix(HEADER)?;
+    let mut entries = HashMap::with_capacity(rest.len() / 128);
+    while !rest.is_empty() {
+        let fixed = rest.get(..FIXED)?;
+        let (path_len, fixed) = fixed.split_at(4);
+        let (hash, fixed) = fixed.split_at(32);
+        let (size, fixed) = fixed.split_at(8);
+        let (mtime, fixed) = fixed.split_at(16);
+        let (ctime, fixed) = fixed.split_at(16);
+        let (ino, fixed) = fixed.split_at(8);
+        let (dev, fixed) = fixed.split_at(8);
+        let (mode, note_len) = fixed.split_at(4);
+        let path_len = u32::from_le_bytes(path_len.try_into().ok()?) as usize;
+        let note_len = u32::from_le_bytes(note_len.try_into().ok()?);
+        let note_bytes = if note_len == u32::MAX {
+            0
+        } else {
+            note_len as usize
         };
-        let note = match parts.next()? {
-            "-" => None,
-            coded => Some(String::from_utf8(hex::decode(coded.strip_prefix('+')?).ok()?).ok()?),
+        let tail = rest.get(FIXED..)?;
+        let path = std::str::from_utf8(tail.get(..path_len)?).ok()?;
+        let note = match note_len {
+            u32::MAX => None,
+            _ => Some(
+                std::str::from_utf8(tail.get(path_len..path_len + note_bytes)?)
+                    .ok()?
+                    .to_string(),
+            ),
         };
-        records.insert(parts.next()?.to_string(), (identity, hash, note));
+        let record = Record {
+            identity: Identity {
+                size: u64::from_le_bytes(size.try_into().ok()?),
+                mtime_ns: i128::from_le_bytes(mtime.try_into().ok()?),
+                ctime_ns: i128::from_le_bytes(ctime.try_into().ok()?),
+                ino: u64::from_le_bytes(ino.try_into().ok()?),
+                dev: u64::from_le_bytes(dev.try_into().ok()?),
+                mode: u32::from_le_bytes(mode.try_into().ok()?),
+            },
+            hash: hash.try_into().ok()?,
+            note,
+        };
+        entries.insert(
+            path.to_string(),
+            Entry {
+                record,
+                seen: false,
+            },
+        );
+        rest = tail.get(path_len + note_bytes..)?;
     }
-    Some(records)
+    Some(entries)
 }
 
 #[cfg(test)]
@@ -430,9 +488,9 @@ mod tests {
     }
 
     fn recorded(cache: &Cache) -> usize {
-        let text = std::fs::read_to_string(cache.entry_path(crate::cache::Kind::Stat, "t"))
-            .unwrap_or_default();
-        text.lines().count().saturating_sub(1)
+        let bytes =
+            std::fs::read(cache.entry_path(crate::cache::Kind::Stat, "t")).unwrap_or_default();
+        parse(&bytes).map_or(0, |entries| entries.len())
     }
 
     #[test]
@@ -511,7 +569,7 @@ mod tests {
         new.ctime_ns = old.ctime_ns;
         let mut stats = StatCache::open(&cache, "t");
         stats.started_ns += 1_000_000 * 1_000_000_000;
-        let (recorded, _, _) = stats.records[file.as_str()];
+        let recorded = stats.entries[file.as_str()].record.identity;
         assert_ne!(recorded, new);
         let hash = stats.hash_with_identity(&file, new).unwrap();
         assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(b"package b\n")));
@@ -600,12 +658,48 @@ mod tests {
             .put(
                 crate::cache::Kind::Stat,
                 "t",
-                format!("{HEADER}\nzz 1 2").as_bytes(),
+                &[HEADER, &[7u8; 40][..]].concat(),
             )
             .unwrap();
         assert_eq!(
             hash(&cache, &file),
             <[u8; 32]>::from(Sha256::digest(b"package a\n"))
         );
+    }
+
+    #[test]
+    fn records_read_back_as_written_and_a_cut_file_is_refused() {
+        let record = |size, note: Option<&str>| Record {
+            identity: Identity {
+                size,
+                mtime_ns: -5,
+                ctime_ns: 1_700_000_000_123_456_789,
+                ino: 42,
+                dev: 7,
+                mode: 0o100644,
+            },
+            hash: [size as u8; 32],
+            note: note.map(String::from),
+        };
+        let mut bytes = HEADER.to_vec();
+        encode(&mut bytes, "a/b.go", &record(1, Some("cgo\u{1f}embed x y")));
+        encode(&mut bytes, "a/ü\nc", &record(2, None));
+        encode(&mut bytes, "e", &record(3, Some("")));
+        let entries = parse(&bytes).expect("parses");
+        assert_eq!(entries.len(), 3);
+        let b = &entries["a/b.go"].record;
+        assert_eq!(b.identity, record(1, None).identity);
+        assert_eq!(b.hash, [1; 32]);
+        assert_eq!(b.note.as_deref(), Some("cgo\u{1f}embed x y"));
+        assert_eq!(entries["a/ü\nc"].record.note, None);
+        assert_eq!(entries["e"].record.note.as_deref(), Some(""));
+        for cut in HEADER.len() + 1..bytes.len() {
+            let whole = parse(&bytes[..cut]).is_some_and(|e| e.len() < 3);
+            assert!(
+                parse(&bytes[..cut]).is_none() || whole,
+                "a file cut at {cut} bytes"
+            );
+        }
+        assert!(parse(b"gopack-stat-cache v2\n").is_none());
     }
 }
