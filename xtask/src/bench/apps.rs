@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 /// What one app measured.
 pub struct AppResult {
-    name: String,
-    files: usize,
-    bytes: u64,
-    binary: u64,
-    image: u64,
-    no_change: Duration,
-    one_file: Duration,
-    go_build: Duration,
+    pub(super) name: String,
+    pub(super) files: usize,
+    pub(super) bytes: u64,
+    pub(super) binary: u64,
+    pub(super) image: u64,
+    pub(super) no_change: Duration,
+    pub(super) one_file: Duration,
+    pub(super) go_build: Duration,
 }
 
 /// Where the measurements write: one target folder and one Go cache.
@@ -145,9 +145,9 @@ impl Context {
 }
 
 /// Puts a file's bytes back when dropped, even when a measurement fails.
-struct Restore {
-    path: Utf8PathBuf,
-    bytes: Vec<u8>,
+pub(super) struct Restore {
+    pub(super) path: Utf8PathBuf,
+    pub(super) bytes: Vec<u8>,
 }
 
 impl Drop for Restore {

@@ -9,6 +9,7 @@ mod apps;
 mod generate;
 mod levels;
 mod monorepo;
+mod peer;
 mod since_repo;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -42,6 +43,11 @@ pub struct BenchArgs {
     /// no-change and one-app-changed `pack` of all, against one app.
     #[arg(long, value_name = "N")]
     monorepo: Option<usize>,
+    /// Only measure the Dockerfile peer: `buildah bud --layers` with cache
+    /// mounts against gopack's `pack` and plain `go build`, after a one-line
+    /// change of the generated large app with vendored modules.
+    #[arg(long)]
+    peer: bool,
     /// The xtask binary whose gopack commands are measured (default: this one),
     /// e.g. a build of main, to compare two versions with the same benchmark.
     #[arg(long, value_name = "PATH")]
@@ -64,7 +70,8 @@ const MONOREPO_APPS: usize = 200;
 
 /// Sections of docs/benchmarks.md that `--write` keeps, from the first of
 /// them to the end: the xtask's cold compile with `--timings` (measured by
-/// hand) and the compression levels (`--levels`).
+/// hand) and the compression levels (`--levels`). Every section before them,
+/// the buildah peer's included, is made anew by `--write`.
 const KEPT_SECTIONS: [&str; 2] = [
     "## Compiling the xtask from a fresh clone",
     "## Layer compression level",
@@ -104,6 +111,18 @@ impl BenchArgs {
             let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
             let table = monorepo::measure(&root, &me, apps.max(1), self.runs)?;
             println!("{machine}, {}\n\n{table}", go.version);
+            return Ok(());
+        }
+        if self.peer {
+            let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let root = Utf8PathBuf::from_path_buf(scratch.path().to_path_buf()).unwrap();
+            let table = peer::measure(&root, &me, self.runs)?;
+            println!(
+                "{machine}, {}\n\n{}\n\n{}\n\n{table}",
+                go.version,
+                peer::HEADING,
+                peer::description(self.runs)
+            );
             return Ok(());
         }
         if !self.apps.is_empty() {
@@ -311,6 +330,9 @@ func main() { println(\"changed\") }
         eprintln!("monorepo: 30 apps...");
         let monorepo = monorepo::measure(&root.join("mono"), &me, 30, self.runs)?;
 
+        eprintln!("peer: buildah bud --layers against pack and go build...");
+        let peer = peer::section(&root.join("peer"), &me, self.runs)?;
+
         let mut table = render(
             &rows,
             &go.version,
@@ -342,6 +364,7 @@ func main() { println(\"changed\") }
              | hello + 64 MiB of incompressible embedded data, layers compressed, `--no-verify` | {big_binary} | {rss_big_streaming} KiB |\n\
              | the same image, then `verify` (it reads the entrypoint binary into memory once) | {big_binary} | {rss_big} KiB |\n"
         ));
+        table.push_str(&peer);
         println!("{table}");
         if self.write {
             let path = repo.join("docs/benchmarks.md");
