@@ -128,10 +128,16 @@ impl<'a> OciEngine<'a> {
         let platform = binary.platform.to_string();
         let mut tree = rootfs::app_tree(app, &binary.path);
         let mut run = run.clone();
-        let mut content_key = Some(binary.key.clone());
+        // The binary's content, not how it was made: an edit that leaves the
+        // binary as it was (a comment, a test, a reverted change) reuses its
+        // compressed layer.
+        let binary_content = crate::integrity::recorded_binary(self.cache(), &binary.key)
+            .map(|(digest, size)| format!("{digest} {size}"))
+            .unwrap_or_else(|| binary.key.clone());
+        let mut content_key = Some(binary_content.clone());
         if !app.config.files.is_empty() {
             let files_key = crate::image::files::add_to_tree(app, &mut tree)?;
-            content_key = Some(format!("{}+{files_key}", binary.key));
+            content_key = Some(format!("{binary_content}+{files_key}"));
         }
         if app.config.cgo == crate::config::Cgo::Dynamic {
             let runtime = crate::build::cgo::RuntimeFiles::find(binary, &app.binary_path())?;
@@ -231,7 +237,8 @@ impl<'a> OciEngine<'a> {
         // v2: layers are compressed in blocks (crate::oci::pgzip); v1 layers have other bytes.
         // v3: layer records are sealed (see crate::cache).
         // v4: the gzip level is part of the key (a layer of another level has other bytes).
-        let mut hasher = KeyHasher::new("layer/v4");
+        // v5: an app layer's content is its binary's digest, not its build key.
+        let mut hasher = KeyHasher::new("layer/v5");
         hasher
             .text("level", &crate::oci::layer::LEVEL.to_string())
             .text("role", role)
