@@ -23,6 +23,7 @@ mod interrupt;
 mod modules;
 mod pack;
 mod registry_security;
+mod repack;
 mod signing;
 mod since;
 mod supply_chain;

@@ -5,7 +5,7 @@
 use crate::cache::stat::StatCache;
 use crate::cache::Cache;
 use crate::error::{IoContext, Result};
-use crate::image::{cached_blob, Image, REF_NAME};
+use crate::image::{cached_blob, Blob, Image, REF_NAME};
 use crate::oci::documents::{canonical_json, Descriptor, Index};
 use camino::Utf8Path;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,8 +57,8 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     let index = index_json(image);
     let mut stats = StatCache::open(cache, &output_stats_name("layout", dir));
     let current = is_current(image, dir, &index, &mut stats);
-    stats.save(cache);
     if current {
+        stats.save(cache);
         return Ok(());
     }
     let parent = dir.parent().expect("layout folders have a parent");
@@ -71,9 +71,15 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     let blobs = root.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).at(&blobs, "create")?;
     for blob in image.blobs() {
-        cached_blob(cache, blob)?;
-        crate::integrity::copy_blob(cache, blob, &blobs.join(blob.key()))?;
+        let target = blobs.join(blob.key());
+        // A blob the old layout holds intact (by its remembered hash) is
+        // linked, not copied: a new attachment rewrites the index, not the layers.
+        if !reuse(dir, blob, &target, &mut stats) {
+            cached_blob(cache, blob)?;
+            crate::integrity::copy_blob(cache, blob, &target)?;
+        }
     }
+    stats.save(cache);
     write_file(&root.join("oci-layout"), OCI_LAYOUT)?;
     write_file(&root.join("index.json"), &index)?;
     // A fresh folder per run: a name a killed run left behind never blocks this one.
@@ -99,6 +105,20 @@ pub(crate) fn output_stats_name(kind: &str, path: &Utf8Path) -> String {
         .text("kind", kind)
         .text("path", path.as_str())
         .finish()
+}
+
+/// Links the old layout's copy of `blob` at `target` when it is intact.
+fn reuse(dir: &Utf8Path, blob: &Blob, target: &Utf8Path, stats: &mut StatCache) -> bool {
+    let old = dir.join("blobs/sha256").join(blob.key());
+    match std::fs::symlink_metadata(&old) {
+        Ok(meta) if meta.is_file() && meta.len() == blob.size => {
+            stats
+                .content_hash(&old, &meta)
+                .is_ok_and(|hash| crate::oci::digest::from_hash(&hash) == blob.digest)
+                && std::fs::hard_link(&old, target).is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// Whether the layout at `dir` is exactly `image`'s, with `index` as its index.

@@ -45,22 +45,46 @@ impl Outputs {
     /// Writes `packed` as the layout and the archive (each left alone when it
     /// already holds exactly this image).
     pub fn write(&self, cache: &Cache, packed: &Packed, reporter: &dyn Reporter) -> Result<()> {
+        self.write_with(cache, packed, reporter, || Ok(()))
+    }
+
+    /// [`Outputs::write`], with `after_layout` run as soon as the layout is
+    /// in place, while the archive is written beside it (verify reads the
+    /// layout meanwhile). Its answer comes back once both are done; the
+    /// archive's error wins.
+    pub fn write_with<T>(
+        &self,
+        cache: &Cache,
+        packed: &Packed,
+        reporter: &dyn Reporter,
+        after_layout: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let image = &packed.image;
         layout::write(cache, image, &self.layout)?;
-        archive::write(
-            cache,
-            image,
-            image.docker_default(),
-            packed.metadata.epoch,
-            &self.archive,
-        )?;
+        let (archived, after) = std::thread::scope(|scope| {
+            let archive = scope.spawn(|| {
+                archive::write(
+                    cache,
+                    image,
+                    image.docker_default(),
+                    packed.metadata.epoch,
+                    &self.archive,
+                )
+            });
+            let after = after_layout();
+            let archived = archive
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (archived, after)
+        });
+        archived?;
         reporter.report(Event::ImageReady {
             app: packed.app.clone(),
             digest: image.digest().to_string(),
             layout: self.layout.to_string(),
             archive: self.archive.to_string(),
         });
-        Ok(())
+        after
     }
 }
 
