@@ -83,6 +83,7 @@ pub fn base_tree(app: &App, workspace_root: &Utf8Path) -> Result<Tree> {
             (&source, source_real.as_deref()),
             &source,
             ZONEINFO_PATH,
+            &mut RealPaths::default(),
         )?;
     }
     if let Some(zone) = &config.timezone {
@@ -214,6 +215,37 @@ fn zoneinfo_source(app: &App, workspace_root: &Utf8Path) -> Result<Utf8PathBuf> 
     }
 }
 
+/// Real paths of link targets, with each folder's real path found once: the
+/// zoneinfo tree has hundreds of links into a few dozen folders.
+#[derive(Default)]
+struct RealPaths {
+    folders: std::collections::HashMap<std::path::PathBuf, Option<std::path::PathBuf>>,
+}
+
+impl RealPaths {
+    /// What `canonicalize(path)` says: the folder's real path (remembered)
+    /// joined with the last name, unless that name is itself a link.
+    fn of(&mut self, path: &std::path::Path) -> Option<std::path::PathBuf> {
+        let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+            return std::fs::canonicalize(path).ok();
+        };
+        if name == ".." || name == "." {
+            return std::fs::canonicalize(path).ok();
+        }
+        let real_folder = self
+            .folders
+            .entry(folder.to_path_buf())
+            .or_insert_with(|| std::fs::canonicalize(folder).ok())
+            .clone()?;
+        let real = real_folder.join(name);
+        match std::fs::symlink_metadata(&real) {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(&real).ok(),
+            Ok(_) => Some(real),
+            Err(_) => None,
+        }
+    }
+}
+
 /// Adds the zoneinfo folder `dir` beneath `root` (and `root`'s real path,
 /// found once) at `image_dir`.
 fn add_zoneinfo(
@@ -221,6 +253,7 @@ fn add_zoneinfo(
     (root, root_real): (&Utf8Path, Option<&std::path::Path>),
     dir: &Utf8Path,
     image_dir: &str,
+    real_paths: &mut RealPaths,
 ) -> Result<()> {
     tree.dir(image_dir, 0o755);
     for entry in dir.read_dir_utf8().at(dir, "list")? {
@@ -232,14 +265,24 @@ fn add_zoneinfo(
         let image_path = format!("{image_dir}/{name}");
         let kind = entry.file_type().at(entry.path(), "read")?;
         if kind.is_dir() {
-            add_zoneinfo(tree, (root, root_real), entry.path(), &image_path)?;
+            add_zoneinfo(
+                tree,
+                (root, root_real),
+                entry.path(),
+                &image_path,
+                real_paths,
+            )?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(entry.path()).at(entry.path(), "read the link")?;
             let target = target.to_string_lossy().to_string();
             // Keep links that stay inside zoneinfo; others point at host files the image lacks.
-            let resolved =
-                std::fs::canonicalize(entry.path().parent().unwrap_or(dir).join(&target));
-            if matches!((resolved, root_real), (Ok(r), Some(base)) if r.starts_with(base)) {
+            let resolved = real_paths.of(entry
+                .path()
+                .parent()
+                .unwrap_or(dir)
+                .join(&target)
+                .as_std_path());
+            if matches!((resolved, root_real), (Some(r), Some(base)) if r.starts_with(base)) {
                 tree.file(&image_path, 0o777, Content::Symlink(target));
             }
         } else if kind.is_file() {

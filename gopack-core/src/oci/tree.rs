@@ -70,6 +70,12 @@ impl Tree {
     }
 
     fn parents(&mut self, path: &str) {
+        // Most files land in a folder already made: one lookup, not one per level.
+        match path.rsplit_once('/') {
+            None => return,
+            Some((parent, _)) if self.entries.contains_key(parent) => return,
+            Some(_) => {}
+        }
         let mut prefix = String::new();
         let parts: Vec<&str> = path.split('/').collect();
         for part in &parts[..parts.len().saturating_sub(1)] {
