@@ -333,7 +333,10 @@ fn stat_records(ws: &TestWorkspace) -> String {
     let dir = ws.cache_dir().join("stat");
     let mut text = String::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        // Records are binary; their paths are UTF-8 within them.
+        text.push_str(&String::from_utf8_lossy(
+            &std::fs::read(entry.path()).unwrap_or_default(),
+        ));
     }
     text
 }

@@ -73,9 +73,21 @@ impl<'a> OciEngine<'a> {
     /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
     pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
-        let binaries = self.builder.build_version(app, &metadata.version)?;
-        let base_tree = self.base_tree(app)?;
-        let base = self.layer(app, "all", "base", &base_tree, rootfs::BASE_EPOCH, None)?;
+        // The base layer needs no binary: it is made (or found) while go builds.
+        let (binaries, base) = std::thread::scope(|scope| {
+            let base = scope.spawn(|| -> Result<_> {
+                let tree = self.base_tree(app)?;
+                let layer = self.layer(app, "all", "base", &tree, rootfs::BASE_EPOCH, None)?;
+                Ok((tree, layer))
+            });
+            let binaries = self.builder.build_version(app, &metadata.version);
+            let base = base
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (binaries, base)
+        });
+        let binaries = binaries?;
+        let (base_tree, base) = base?;
         let run = run_config(app, &metadata);
         let mut platforms = Vec::new();
         for binary in &binaries {
