@@ -1,6 +1,8 @@
-//! Per-app measurements of `bench`: no-change re-pack, one-file change
-//! re-pack against plain `go build` with the same flags, image size against
-//! binary size; plus the machine description and the xtask's cold compile.
+//! Per-app measurements of `bench`: no-change re-pack, re-packs after a
+//! one-line edit against plain `go build` with the same flags after the same
+//! edit (a comment, which leaves the binary as it was, and a line of code,
+//! which changes it), image size against binary size; plus the machine
+//! description and the xtask's cold compile.
 
 use super::{median, ms, time};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -20,6 +22,22 @@ pub struct AppResult {
     pub(super) no_change: Duration,
     pub(super) one_file: Duration,
     pub(super) go_build: Duration,
+    /// After a one-line change of code (a new binary).
+    pub(super) code_change: Duration,
+    pub(super) code_go_build: Duration,
+    /// The load average when the app's figures were taken.
+    pub(super) load: String,
+}
+
+/// A Go file with one line of code appended that changes the binary on each
+/// `n`: a package variable set by an `init`.
+pub(super) fn code_edit(original: &[u8], n: usize) -> Vec<u8> {
+    let mut bytes = original.to_vec();
+    bytes.extend_from_slice(
+        format!("\nvar gopackBenchEdit int\n\nfunc init() {{ gopackBenchEdit = {n} }}\n")
+            .as_bytes(),
+    );
+    bytes
 }
 
 /// Where the measurements write: one target folder and one Go cache.
@@ -120,6 +138,21 @@ impl Context {
             edit()?;
             time(&mut plain_go())
         })?;
+        let code = |n: usize| {
+            std::fs::write(&edited, code_edit(&original, n)).map_err(|e| format!("{edited}: {e}"))
+        };
+        let mut n = 0;
+        let code_change = median(runs, || {
+            n += 1;
+            code(n)?;
+            time(&mut gopack())
+        })?;
+        let code_go_build = median(runs, || {
+            n += 1;
+            code(n)?;
+            time(&mut plain_go())
+        })?;
+        let load = load();
 
         let out = target.join("gopack").join(name);
         let binary = std::fs::metadata(out.join("bin").join(platform.slug()).join(name))
@@ -140,6 +173,9 @@ impl Context {
             no_change,
             one_file,
             go_build,
+            code_change,
+            code_go_build,
+            load,
         })
     }
 }
@@ -196,12 +232,13 @@ fn count_files(dir: &Utf8Path) -> (usize, u64) {
 /// The results as a markdown table.
 pub fn render(results: &[AppResult]) -> String {
     let mut out = String::from(
-        "| app | files | source bytes | binary | image blobs | no-change re-pack | one-file change: pack | plain `go build` | ratio |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| app | files | source bytes | binary | image blobs | no-change re-pack | comment edit: pack | plain `go build` | ratio | code edit: pack | plain `go build` | ratio | load average |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
     for r in results {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {:.2} | {} |\n",
             r.name,
             r.files,
             r.bytes,
@@ -210,7 +247,11 @@ pub fn render(results: &[AppResult]) -> String {
             ms(r.no_change),
             ms(r.one_file),
             ms(r.go_build),
-            r.one_file.as_secs_f64() / r.go_build.as_secs_f64().max(1e-9)
+            ratio(r.one_file, r.go_build),
+            ms(r.code_change),
+            ms(r.code_go_build),
+            ratio(r.code_change, r.code_go_build),
+            r.load,
         ));
     }
     out

@@ -81,6 +81,8 @@ struct Row {
     what: &'static str,
     gopack: Duration,
     go: Option<Duration>,
+    /// The load average once the figure was taken.
+    load: String,
 }
 
 impl BenchArgs {
@@ -203,6 +205,7 @@ impl BenchArgs {
             what: "cold build (empty Go and gopack caches)",
             gopack: cold_gopack,
             go: Some(cold_go),
+            load: apps::load(),
         });
 
         time(&mut gopack(&["build"]))?;
@@ -212,6 +215,7 @@ impl BenchArgs {
             what: "no-change rebuild",
             gopack: nochange_gopack,
             go: Some(nochange_go),
+            load: apps::load(),
         });
 
         let mut n = 0;
@@ -229,6 +233,7 @@ impl BenchArgs {
             what: "one-file change rebuild",
             gopack: onefile_gopack,
             go: Some(onefile_go),
+            load: apps::load(),
         });
 
         let pack_fresh = median(self.runs, || {
@@ -239,12 +244,14 @@ impl BenchArgs {
             what: "pack, binary cached, layers compressed anew",
             gopack: pack_fresh,
             go: None,
+            load: apps::load(),
         });
         let pack_nochange = median(self.runs, || time(&mut gopack(&["pack"])))?;
         rows.push(Row {
             what: "no-change re-pack",
             gopack: pack_nochange,
             go: None,
+            load: apps::load(),
         });
 
         eprintln!("--since on a generated monorepo of {MONOREPO_APPS} apps, one changed...");
@@ -269,6 +276,7 @@ func main() { println(\"changed\") }
             what: "pack --since HEAD --dry-run, 200 apps, one changed",
             gopack: since,
             go: None,
+            load: apps::load(),
         });
 
         let binary = target.join("gopack/hello/bin/linux_amd64/hello");
@@ -344,8 +352,10 @@ func main() { println(\"changed\") }
         table = table.replacen("\n\n|", &format!("\n\nMachine: {machine}.\n\n|"), 1);
         table.push_str(&format!(
             "\n## Re-packs by app size\n\n`pack APP --platform linux/amd64`, whole process, median of {} runs; \
-             the one-file change appends a comment to a Go file of the main package, then plain \
-             `go build` runs with gopack's flags after the same kind of change (warm Go cache for both).\n\n{}",
+             the comment edit appends a comment to a Go file of the main package (go builds \
+             again; the binary comes out the same), the code edit appends a line of code to it \
+             (a package variable set in an `init`: a new binary each time); plain `go build` \
+             runs with gopack's flags after the same kind of edit (warm Go cache for both).\n\n{}",
             self.runs,
             apps::render(&app_results)
         ));
@@ -464,10 +474,16 @@ fn render(
          plain `go build` uses the same flags.\n\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     ));
-    out.push_str("| measurement | gopack | plain `go build` |\n|---|---|---|\n");
+    out.push_str("| measurement | gopack | plain `go build` | load average |\n|---|---|---|---|\n");
     for row in rows {
         let go = row.go.map(ms).unwrap_or_else(|| "—".into());
-        out.push_str(&format!("| {} | {} | {} |\n", row.what, ms(row.gopack), go));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            row.what,
+            ms(row.gopack),
+            go,
+            row.load
+        ));
     }
     out.push_str(&format!(
         "\n| size | bytes |\n|---|---|\n| stripped static binary | {binary} |\n\
