@@ -124,10 +124,12 @@ impl Probe {
             Some(manifest) => cwd.join(manifest).parent()?.to_path_buf(),
             None => cwd.clone(),
         };
-        let target_env = environment::var_os("CARGO_TARGET_DIR")
-            .or_else(|| environment::var_os("CARGO_BUILD_TARGET_DIR"));
-        let target = target_folder(&cwd, &start, target_env)?;
         let env = cargo_environment();
+        let target_env = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
+            .into_iter()
+            .find_map(|name| env.iter().find(|(n, _)| n == name))
+            .map(|(_, value)| value.clone().unwrap_or_default());
+        let target = target_folder(&cwd, &start, target_env)?;
         let home = |var: &str, default: &str| match env_value(&env, var) {
             Some(dir) => Some(cwd.join(dir)),
             None => env_value(&env, "HOME").map(|home| Utf8PathBuf::from(home).join(default)),
@@ -141,7 +143,10 @@ impl Probe {
         let program = program_identity(&cwd, program, started_ns)?;
         let asked = [
             ("cwd", cwd.to_string()),
-            ("manifest-path", manifest_path.map(|m| m.to_string()).unwrap_or_default()),
+            (
+                "manifest-path",
+                manifest_path.map(|m| m.to_string()).unwrap_or_default(),
+            ),
         ];
         let stats = identities(&files, started_ns)?;
         Some(Probe {
@@ -264,7 +269,10 @@ fn watched_files(
 
 /// Each file's identity, `None` for an absent one; `None` overall when one
 /// cannot be read for another reason or changed too recently to be trusted.
-fn identities(files: &[Utf8PathBuf], started_ns: i128) -> Option<Vec<(&Utf8Path, Option<Identity>)>> {
+fn identities(
+    files: &[Utf8PathBuf],
+    started_ns: i128,
+) -> Option<Vec<(&Utf8Path, Option<Identity>)>> {
     files
         .iter()
         .map(|path| match std::fs::metadata(path) {
@@ -468,8 +476,14 @@ mod tests {
         assert_ne!(base, key_before(&asked, &edited, &env, &absent));
         // The environment: a value changed, a variable unset, one more set.
         for env in [
-            vec![("CARGO_HOME".into(), Some("/g".into())), ("HOME".into(), None)],
-            vec![("CARGO_HOME".into(), Some("/h".into())), ("HOME".into(), Some("".into()))],
+            vec![
+                ("CARGO_HOME".into(), Some("/g".into())),
+                ("HOME".into(), None),
+            ],
+            vec![
+                ("CARGO_HOME".into(), Some("/h".into())),
+                ("HOME".into(), Some("".into())),
+            ],
             vec![("CARGO_HOME".into(), Some("/h".into()))],
             vec![
                 ("CARGO_HOME".into(), Some("/h".into())),
