@@ -161,10 +161,9 @@ impl Probe {
         })
     }
 
+    /// The target folder's cache, only if it is there (never created).
     fn cache(&self) -> Option<Cache> {
-        let dir = self.target.join("gopack").join("cache");
-        // Cache::open creates folders: only a cache that is there is used.
-        dir.is_dir().then(|| Cache::open(dir).ok()).flatten()
+        Cache::existing(self.target.join("gopack").join("cache"))
     }
 
     /// The remembered answer, when its inputs are all unchanged.
