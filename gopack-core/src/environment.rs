@@ -47,7 +47,14 @@ pub const VARIABLES: &[&str] = &[
     "GOROOT",
     "CC",
     "CARGO",
+    "RUSTUP_TOOLCHAIN",
+    "RUSTUP_HOME",
 ];
+
+/// Families of variables gopack reads as a whole, by the start of their
+/// names: every `CARGO_*` variable is part of the key of the remembered
+/// `cargo metadata` answer (`config/memo.rs`), since cargo reads any of them.
+pub const FAMILIES: &[&str] = &["CARGO_", "__CARGO"];
 
 /// Whether gopack reads `name`.
 pub fn is_known(name: &str) -> bool {
@@ -66,6 +73,20 @@ pub fn var_os(name: &str) -> Option<OsString> {
 /// The value of `name` when it is set and UTF-8.
 pub fn var(name: &str) -> Option<String> {
     var_os(name).and_then(|value| value.into_string().ok())
+}
+
+/// Every variable whose name starts with one of [`FAMILIES`]' `prefix`, with
+/// its value, sorted by name.
+pub fn vars_with_prefix(prefix: &str) -> Vec<(OsString, OsString)> {
+    debug_assert!(
+        FAMILIES.contains(&prefix),
+        "{prefix}* is read but not listed in environment::FAMILIES"
+    );
+    let mut found: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| name.as_encoded_bytes().starts_with(prefix.as_bytes()))
+        .collect();
+    found.sort();
+    found
 }
 
 #[cfg(test)]

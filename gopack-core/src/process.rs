@@ -393,13 +393,11 @@ impl Cmd {
     }
 }
 
-/// `cargo metadata --no-deps` for the workspace around the current folder
-/// (or `manifest`), run like every other child: through [`Cmd`], stopped with
-/// gopack on a signal. cargo's own error text is kept for the message.
-pub fn cargo_metadata(manifest: Option<&Utf8Path>) -> Result<cargo_metadata::Metadata> {
-    // The cargo that runs us (`cargo xtask` sets CARGO), else the one on PATH,
-    // so a host's own binary run directly reads the workspace too.
-    let program = crate::environment::var("CARGO")
+/// The cargo gopack asks about the workspace: the cargo that runs us (`cargo
+/// xtask` sets `CARGO`), else the one on PATH, so a host's own binary run
+/// directly reads the workspace too.
+pub fn cargo_program() -> Result<Utf8PathBuf> {
+    crate::environment::var("CARGO")
         .filter(|cargo| !cargo.trim().is_empty())
         .map(Utf8PathBuf::from)
         .or_else(|| {
@@ -410,7 +408,17 @@ pub fn cargo_metadata(manifest: Option<&Utf8Path>) -> Result<cargo_metadata::Met
             message: "cargo is not on PATH, and CARGO names no cargo: gopack reads the \
                       workspace with `cargo metadata`"
                 .into(),
-        })?;
+        })
+}
+
+/// `cargo metadata --no-deps` by `program` ([`cargo_program`]) for the
+/// workspace around the current folder (or `manifest`), run like every other
+/// child: through [`Cmd`], stopped with gopack on a signal. cargo's own error
+/// text is kept for the message.
+pub fn cargo_metadata(
+    program: &Utf8Path,
+    manifest: Option<&Utf8Path>,
+) -> Result<cargo_metadata::Metadata> {
     let mut cmd =
         Cmd::new("cargo", program).args(["metadata", "--format-version", "1", "--no-deps"]);
     if let Some(path) = manifest {

@@ -20,6 +20,7 @@ mod hostile;
 mod images;
 mod inputs;
 mod interrupt;
+mod metadata_memo;
 mod modules;
 mod pack;
 mod registry_security;

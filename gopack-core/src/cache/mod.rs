@@ -212,6 +212,22 @@ impl Cache {
         Ok(Cache { dir, identities })
     }
 
+    /// The cache at `dir` if the folder is there, for a few small records read
+    /// before a run opens the cache (the remembered `cargo metadata` answer):
+    /// nothing is created, locked or swept; `None` when there is no such folder.
+    pub fn existing(dir: impl Into<Utf8PathBuf>) -> Option<Cache> {
+        let dir = dir.into();
+        if !dir.is_dir() {
+            return None;
+        }
+        let identities = Arc::new(Identities {
+            dir: dir.clone(),
+            stats: Mutex::new(None),
+            _lock: None,
+        });
+        Some(Cache { dir, identities })
+    }
+
     /// The SHA-256 of an entry's content (`meta` is its `stat`), read only when
     /// the file's identity changed since a run last hashed it: any write to the
     /// file changes its ctime, so a rewritten entry is always read again.

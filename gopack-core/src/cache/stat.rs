@@ -93,7 +93,7 @@ impl Identity {
     }
 
     /// Whether the file changed too recently to be trusted by identity alone.
-    fn racy(&self, started_ns: i128) -> bool {
+    pub(crate) fn racy(&self, started_ns: i128) -> bool {
         let window = if self.ctime_ns % 1_000_000_000 != 0 {
             FINE_RACY_WINDOW
         } else {

@@ -6,6 +6,7 @@
 pub mod confine;
 pub mod files;
 mod limits;
+mod memo;
 mod policy;
 mod schema;
 pub mod settings;

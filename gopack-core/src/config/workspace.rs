@@ -36,23 +36,18 @@ impl Workspace {
         manifest_path: Option<&Utf8Path>,
         environment: settings::Environment,
     ) -> Result<Workspace> {
-        let metadata = crate::process::cargo_metadata(manifest_path).map_err(|e| match e {
+        let answer = super::memo::cargo_metadata(manifest_path).map_err(|e| match e {
             Error::Metadata { message } => metadata_error(message),
             other => other,
         })?;
-        let root = metadata.workspace_root.clone();
-        let manifest = root.join("Cargo.toml");
-        let value = metadata
-            .workspace_metadata
-            .get("gopack")
-            .cloned()
-            .ok_or_else(|| Error::Config {
-                manifest: manifest.clone(),
-                key: "workspace.metadata.gopack".into(),
-                message: "there is no gopack configuration".into(),
-                help: "add a table like\n  [[workspace.metadata.gopack.apps]]\n  name = \"api\"\n  path = \"services/api\"  # the folder with go.mod".into(),
-            })?;
-        Workspace::from_value(root, metadata.target_directory.clone(), &value, environment)
+        let manifest = answer.root.join("Cargo.toml");
+        let value = answer.gopack.ok_or_else(|| Error::Config {
+            manifest: manifest.clone(),
+            key: "workspace.metadata.gopack".into(),
+            message: "there is no gopack configuration".into(),
+            help: "add a table like\n  [[workspace.metadata.gopack.apps]]\n  name = \"api\"\n  path = \"services/api\"  # the folder with go.mod".into(),
+        })?;
+        Workspace::from_value(answer.root, answer.target_dir, &value, environment)
     }
 
     /// Builds a workspace from an already-read `gopack` table.
