@@ -25,16 +25,22 @@ pub struct OciEngine<'a> {
     builder: Builder<'a>,
     reporter: &'a dyn Reporter,
     remote: Option<&'a RemoteCache<'a>>,
-    /// What this run already learned for every app alike: base trees by the
+    /// What this run already learned for every app alike: base layers by the
     /// settings they are made of, and layer keys by the files a tree names
     /// (host files are hashed once per run, not once per app).
     memo: std::sync::Mutex<Memo>,
 }
 
+/// A base layer and the tree it was made of (the SBOM lists its files).
+type BaseLayer = (std::sync::Arc<Tree>, (LayerInfo, Blob));
+
 /// See [`OciEngine::memo`].
 #[derive(Default)]
 struct Memo {
-    base_trees: std::collections::HashMap<String, Tree>,
+    /// Each made once per run: apps with the same settings that ask at the
+    /// same time wait for the first.
+    base_layers:
+        std::collections::HashMap<String, std::sync::Arc<std::sync::Mutex<Option<BaseLayer>>>>,
     layer_keys: std::collections::HashMap<String, String>,
 }
 
@@ -75,11 +81,7 @@ impl<'a> OciEngine<'a> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
         // The base layer needs no binary: it is made (or found) while go builds.
         let (binaries, base) = std::thread::scope(|scope| {
-            let base = scope.spawn(|| -> Result<_> {
-                let tree = self.base_tree(app)?;
-                let layer = self.layer(app, "all", "base", &tree, rootfs::BASE_EPOCH, None)?;
-                Ok((tree, layer))
-            });
+            let base = scope.spawn(|| self.base_layer(app));
             let binaries = self.builder.build_version(app, &metadata.version);
             let base = base
                 .join()
@@ -211,9 +213,9 @@ impl<'a> OciEngine<'a> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The app's base tree; made once per run for every app with the same
-    /// settings (user, CA bundle, zoneinfo, time zone).
-    fn base_tree(&self, app: &App) -> Result<Tree> {
+    /// The app's base layer and tree; made once per run for every app with
+    /// the same settings (user, CA bundle, zoneinfo, time zone).
+    fn base_layer(&self, app: &App) -> Result<BaseLayer> {
         let c = &app.config;
         let settings = format!(
             "{:?}",
@@ -226,12 +228,17 @@ impl<'a> OciEngine<'a> {
                 &c.timezone
             )
         );
-        if let Some(tree) = self.memo().base_trees.get(&settings) {
-            return Ok(tree.clone());
+        let slot = self.memo().base_layers.entry(settings).or_default().clone();
+        let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((tree, (info, blob))) = &*slot {
+            self.report_layer(app, "all", "base", info, true);
+            return Ok((tree.clone(), (info.clone(), blob.clone())));
         }
         let tree = rootfs::base_tree(app, &self.workspace.root)?;
-        self.memo().base_trees.insert(settings, tree.clone());
-        Ok(tree)
+        let layer = self.layer(app, "all", "base", &tree, rootfs::BASE_EPOCH, None)?;
+        let made = (std::sync::Arc::new(tree), layer);
+        *slot = Some(made.clone());
+        Ok(made)
     }
 
     /// A layer from the cache, or written (streamed, compressed and hashed) into it.
