@@ -45,12 +45,17 @@ fn a_rebuilt_binary_that_came_out_the_same_keeps_its_layer() {
     let ws = workspace("");
     let first = pack_events(&ws);
     assert!(!app_layer_cached(&first), "{first}");
+    let made_from_binary =
+        || ["buildinfo", "sbom"].map(|kind| cache_entries(&ws.cache_dir(), kind).len());
+    assert_eq!(made_from_binary(), [1, 1]);
     let main = ws.root.join("hello/main.go");
     // A comment at the end: go builds again, and the binary is byte for byte the same.
     append(&main, "\n// A comment changes no byte of the binary.\n");
     let comment = pack_events(&ws);
     assert!(comment.contains("\"event\":\"go-build\""), "{comment}");
     assert!(app_layer_cached(&comment), "{comment}");
+    // Its build info and SBOM are the ones made before.
+    assert_eq!(made_from_binary(), [1, 1]);
     // A change of code makes another binary and another layer.
     let text = std::fs::read_to_string(&main).unwrap();
     assert!(text.contains("func main() {"), "{text}");
@@ -62,6 +67,7 @@ fn a_rebuilt_binary_that_came_out_the_same_keeps_its_layer() {
     let code = pack_events(&ws);
     assert!(code.contains("\"event\":\"go-build\""), "{code}");
     assert!(!app_layer_cached(&code), "{code}");
+    assert_eq!(made_from_binary(), [2, 2]);
 }
 
 #[test]

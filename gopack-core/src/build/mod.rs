@@ -41,6 +41,18 @@ pub struct Binary {
     pub cc: Option<cgo::CCompiler>,
 }
 
+impl Binary {
+    /// What the binary holds, as keys of what is made from it (its layer,
+    /// SBOM and build info) name it: the recorded digest and size, so a
+    /// rebuild that came out the same reuses them; the build key when no
+    /// record is at hand.
+    pub fn content_key(&self, cache: &Cache) -> String {
+        crate::integrity::recorded_binary(cache, &self.key)
+            .map(|(digest, size)| format!("{digest} {size}"))
+            .unwrap_or_else(|| self.key.clone())
+    }
+}
+
 /// What `go mod download` says for a module without dependencies: noise.
 const NO_DEPENDENCIES: &str = "go: no module dependencies to download";
 

@@ -145,9 +145,7 @@ impl<'a> OciEngine<'a> {
         // The binary's content, not how it was made: an edit that leaves the
         // binary as it was (a comment, a test, a reverted change) reuses its
         // compressed layer.
-        let binary_content = crate::integrity::recorded_binary(self.cache(), &binary.key)
-            .map(|(digest, size)| format!("{digest} {size}"))
-            .unwrap_or_else(|| binary.key.clone());
+        let binary_content = binary.content_key(self.cache());
         let mut content_key = Some(binary_content.clone());
         if !app.config.files.is_empty() {
             let files_key = crate::image::files::add_to_tree(app, &mut tree)?;

@@ -119,9 +119,10 @@ pub fn attachments(
         let mut info = None;
         if let Some(media_type) = sbom_type {
             // v3: replaced modules as built, cgo libraries.
-            let key = KeyHasher::new("sbom/v3")
+            // v4: the binary by its content, not its build key.
+            let key = KeyHasher::new("sbom/v4")
                 .text("format", media_type)
-                .text("binary", &binary.key)
+                .text("binary", &binary.content_key(cache))
                 .text("base", base_digest)
                 .text("manifest", &image.manifest.digest)
                 .text("version", &metadata.version)
@@ -191,8 +192,8 @@ fn remembered_build_info(
     reporter: &dyn crate::report::Reporter,
     binary: &Binary,
 ) -> Result<crate::goinfo::buildinfo::BuildInfo> {
-    let key = KeyHasher::new("buildinfo/v1")
-        .text("binary", &binary.key)
+    let key = KeyHasher::new("buildinfo/v2")
+        .text("binary", &binary.content_key(cache))
         .finish();
     if let Some(info) = cache
         .read_sealed(Kind::BuildInfo, &key, reporter)
