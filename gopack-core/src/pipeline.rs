@@ -158,33 +158,50 @@ fn run_oci(
 ) -> Result<Outcome> {
     let mut packed = engine.pack_with(app, step.metadata.clone())?;
     let cache = engine.cache();
-    if let Some(signing) = engines.signing {
-        let reference = crate::sign::identity(signing.registry.as_deref(), app.image_name());
-        let signed = crate::sign::sign_image(cache, signing.signer, &reference, &packed.image)?;
-        packed.image.artifacts.extend(signed);
-    }
+    let expect = match step.verify {
+        true => Some(expectations(engines, workspace, app)?),
+        false => None,
+    };
     let outputs = Outputs::of(workspace, app);
-    // Verify reads the layout while the archive is written.
-    let verdict = outputs.write_with(cache, &packed, reporter, || {
-        if !step.verify {
-            return Ok(Ok(Verified::Skipped));
-        }
-        let mut expect = Expectations::for_app(app);
-        // What this run signed is checked before it ships: with the app's
-        // `verify.key` when it has one, else with the signer's own public key.
-        expect.sign_key = crate::sign::configured_key(&workspace.root, &app.config.verify)?
-            .or_else(|| {
-                engines.signing.map(|s| crate::sign::PublicKey {
-                    key: s.signer.public_key(),
-                    source: s.signer.describe(),
-                })
+    let verdict = std::thread::scope(|scope| -> Result<_> {
+        // The image's own content is verified (from a layout of links to the
+        // cache) while its attachments, layout and archive are written.
+        let early = expect
+            .as_ref()
+            .filter(|expect| {
+                let keys = VerifyKeys::new(expect, &packed.image);
+                cache.get(Kind::Verified, &keys.content).is_none()
+            })
+            .map(|expect| {
+                let image = crate::image::Image {
+                    artifacts: Vec::new(),
+                    ..packed.image.clone()
+                };
+                let folder = outputs.layout.parent().map(Utf8PathBuf::from);
+                scope.spawn(move || verify_content_early(cache, expect, &image, folder))
             });
-        Ok(
-            match verify_layout(cache, &expect, &packed, &outputs.layout)? {
-                Some(report) => Err(report),
-                None => Ok(Verified::Passed),
-            },
-        )
+        if let Some(signing) = engines.signing {
+            let reference = crate::sign::identity(signing.registry.as_deref(), app.image_name());
+            let signed = crate::sign::sign_image(cache, signing.signer, &reference, &packed.image)?;
+            packed.image.artifacts.extend(signed);
+        }
+        // Verify reads the layout while the archive is written.
+        outputs.write_with(cache, &packed, reporter, || {
+            let Some(expect) = &expect else {
+                return Ok(Ok(Verified::Skipped));
+            };
+            let early = early.map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            Ok(
+                match verify_layout(cache, expect, &packed, &outputs.layout, early)? {
+                    Some(report) => Err(report),
+                    None => Ok(Verified::Passed),
+                },
+            )
+        })
     })?;
     let verified = match verdict {
         Ok(verified) => verified,
@@ -267,38 +284,100 @@ fn run_docker(engine: &DockerEngine, app: &App, step: &AppPlan) -> Result<Outcom
     })))
 }
 
-/// Runs `verify` on the layout with the app's expectations; `None` when it
-/// passed. A pass is remembered by image digest, expectations, gopack's
-/// version and the set of checks, so a re-pack of an unchanged image does
-/// not read it again.
+/// What verify expects of `app`'s image in this run. What this run signs is
+/// checked before it ships: with the app's `verify.key` when it has one, else
+/// with the signer's own public key.
+fn expectations(engines: &Engines, workspace: &Workspace, app: &App) -> Result<Expectations> {
+    let mut expect = Expectations::for_app(app);
+    expect.sign_key =
+        crate::sign::configured_key(&workspace.root, &app.config.verify)?.or_else(|| {
+            engines.signing.map(|s| crate::sign::PublicKey {
+                key: s.signer.public_key(),
+                source: s.signer.describe(),
+            })
+        });
+    Ok(expect)
+}
+
+/// The `verified/` markers of an image: its own content (config and layers,
+/// all in its digest), and that with its attachments, which are not in the
+/// digest and change more often (provenance names the sources).
+struct VerifyKeys {
+    content: String,
+    full: String,
+}
+
+impl VerifyKeys {
+    fn new(expect: &Expectations, image: &crate::image::Image) -> VerifyKeys {
+        let mut key = KeyHasher::new("verified/v3");
+        key.text("gopack", env!("CARGO_PKG_VERSION"))
+            .text("image", image.digest())
+            .text("expect", &format!("{expect:?}"));
+        for check in CheckId::ALL {
+            key.text("check", check.as_str());
+        }
+        let content = key.finish();
+        for artifact in &image.artifacts {
+            key.text("artifact", &artifact.manifest.digest);
+        }
+        VerifyKeys {
+            content,
+            full: key.finish(),
+        }
+    }
+}
+
+/// Verifies the content of `image` (no attachments) from a layout of links
+/// to the cache in a temporary folder beside the outputs, and remembers a
+/// pass. False when it did not pass or could not run: the layout is then
+/// verified whole, for a report of everything.
+fn verify_content_early(
+    cache: &Cache,
+    expect: &Expectations,
+    image: &crate::image::Image,
+    folder: Option<Utf8PathBuf>,
+) -> bool {
+    let Some(folder) = folder else {
+        return false;
+    };
+    let Ok(temp) = tempfile::Builder::new()
+        .prefix(".tmp-verify-")
+        .tempdir_in(&folder)
+    else {
+        return false;
+    };
+    let Some(dir) = camino::Utf8Path::from_path(temp.path()) else {
+        return false;
+    };
+    if crate::publish::layout::write_linked(cache, image, dir).is_err() {
+        return false;
+    }
+    let source = ImageSource::Path(dir.to_path_buf());
+    match crate::verify::verify_content(&source, expect) {
+        Ok(report) if report.passed() => {
+            let key = VerifyKeys::new(expect, image).content;
+            cache.put(Kind::Verified, &key, b"passed\n").is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Verifies the layout unless this image passed before (see [`VerifyKeys`]);
+/// `content_now` says whether its content passed in this run already.
 fn verify_layout(
     cache: &Cache,
     expect: &Expectations,
     packed: &Packed,
     layout: &Utf8PathBuf,
+    content_now: Option<bool>,
 ) -> Result<Option<Report>> {
-    // Two memos: the image's own content (the digest covers config and
-    // layers), then its attachments, which are not in that digest and change
-    // more often (provenance names the sources). Only a run that read the
-    // layers records the first.
-    let mut key = KeyHasher::new("verified/v3");
-    key.text("gopack", env!("CARGO_PKG_VERSION"))
-        .text("image", packed.image.digest())
-        .text("expect", &format!("{expect:?}"));
-    for check in CheckId::ALL {
-        key.text("check", check.as_str());
-    }
-    let content_key = key.finish();
-    // Attachments are not part of the image's digest, and verify checks them too.
-    for artifact in &packed.image.artifacts {
-        key.text("artifact", &artifact.manifest.digest);
-    }
-    let key = key.finish();
-    if cache.get(Kind::Verified, &key).is_some() {
+    let keys = VerifyKeys::new(expect, &packed.image);
+    if cache.get(Kind::Verified, &keys.full).is_some() {
         return Ok(None);
     }
     let source = ImageSource::Path(layout.clone());
-    let content_passed = cache.get(Kind::Verified, &content_key).is_some();
+    let content_passed =
+        content_now == Some(true) || cache.get(Kind::Verified, &keys.content).is_some();
     let report = if content_passed {
         crate::verify::verify_attachments(&source, expect)?
     } else {
@@ -306,9 +385,9 @@ fn verify_layout(
     };
     if report.passed() {
         if !content_passed {
-            cache.put(Kind::Verified, &content_key, b"passed\n")?;
+            cache.put(Kind::Verified, &keys.content, b"passed\n")?;
         }
-        cache.put(Kind::Verified, &key, b"passed\n")?;
+        cache.put(Kind::Verified, &keys.full, b"passed\n")?;
         return Ok(None);
     }
     Ok(Some(report))

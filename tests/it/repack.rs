@@ -18,10 +18,18 @@ fn workspace(extra: &str) -> TestWorkspace {
     ws
 }
 
-/// `pack --json`'s events (stderr), after checking it succeeded.
+/// `pack --json`'s events (stderr), after checking it succeeded and left
+/// nothing temporary in the app's folder (verify reads a layout of links
+/// there while the real one is written).
 fn pack_events(ws: &TestWorkspace) -> String {
     let out = ws.xtask(["pack", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
+    let left: Vec<String> = std::fs::read_dir(ws.root.join("target/gopack/hello"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

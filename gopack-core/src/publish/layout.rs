@@ -99,6 +99,24 @@ pub fn write(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes a layout of `image` into the empty folder `dir` with its blobs
+/// linked from the cache (copied where a link cannot be made): for verify to
+/// read the image's content while its attachments, layout and archive are
+/// still being written.
+pub fn write_linked(cache: &Cache, image: &Image, dir: &Utf8Path) -> Result<()> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).at(&blobs, "create")?;
+    for blob in image.blobs() {
+        let source = cache.entry_path(crate::cache::Kind::Blobs, blob.key());
+        let target = blobs.join(blob.key());
+        if std::fs::hard_link(&source, &target).is_err() {
+            std::fs::copy(&source, &target).at(&target, "copy a blob to")?;
+        }
+    }
+    write_file(&dir.join("oci-layout"), OCI_LAYOUT)?;
+    write_file(&dir.join("index.json"), &index_json(image))
+}
+
 /// The name of the stat cache of an output (`kind` at `path`).
 pub(crate) fn output_stats_name(kind: &str, path: &Utf8Path) -> String {
     crate::cache::KeyHasher::new("outputs/v1")
