@@ -156,37 +156,40 @@ fn run_oci(
     step: &AppPlan,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    let mut packed = engine.pack_with(app, step.metadata.clone())?;
     let cache = engine.cache();
     let expect = match step.verify {
         true => Some(expectations(engines, workspace, app)?),
         false => None,
     };
     let outputs = Outputs::of(workspace, app);
-    let verdict = std::thread::scope(|scope| -> Result<_> {
+    let (packed, verdict) = std::thread::scope(|scope| -> Result<_> {
         // The image's own content is verified (from a layout of links to the
-        // cache) while its attachments, layout and archive are written.
-        let early = expect
-            .as_ref()
-            .filter(|expect| {
-                let keys = VerifyKeys::new(expect, &packed.image);
-                cache.get(Kind::Verified, &keys.content).is_none()
-            })
-            .map(|expect| {
-                let image = crate::image::Image {
-                    artifacts: Vec::new(),
-                    ..packed.image.clone()
-                };
-                let folder = outputs.layout.parent().map(Utf8PathBuf::from);
-                scope.spawn(move || verify_content_early(cache, expect, &image, folder))
-            });
+        // cache) while its attachments, signatures, layout and archive are made.
+        let early = std::sync::Mutex::new(None);
+        let start_early = |image: &crate::image::Image| {
+            let Some(expect) = expect.as_ref() else {
+                return;
+            };
+            if cache
+                .get(Kind::Verified, &VerifyKeys::new(expect, image).content)
+                .is_some()
+            {
+                return;
+            }
+            let image = image.clone();
+            let folder = outputs.layout.parent().map(Utf8PathBuf::from);
+            let handle = scope.spawn(move || verify_content_early(cache, expect, &image, folder));
+            *early.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        };
+        let mut packed = engine.pack_with_hook(app, step.metadata.clone(), &start_early)?;
+        let early = early.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Some(signing) = engines.signing {
             let reference = crate::sign::identity(signing.registry.as_deref(), app.image_name());
             let signed = crate::sign::sign_image(cache, signing.signer, &reference, &packed.image)?;
             packed.image.artifacts.extend(signed);
         }
         // Verify reads the layout while the archive is written.
-        outputs.write_with(cache, &packed, reporter, || {
+        let verdict = outputs.write_with(cache, &packed, reporter, || {
             let Some(expect) = &expect else {
                 return Ok(Ok(Verified::Skipped));
             };
@@ -201,7 +204,8 @@ fn run_oci(
                     None => Ok(Verified::Passed),
                 },
             )
-        })
+        })?;
+        Ok((packed, verdict))
     })?;
     let verified = match verdict {
         Ok(verified) => verified,

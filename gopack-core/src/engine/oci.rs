@@ -78,6 +78,18 @@ impl<'a> OciEngine<'a> {
 
     /// Builds and packs `app` with metadata already read (a [`crate::plan::Plan`]'s).
     pub fn pack_with(&self, app: &App, metadata: ImageMetadata) -> Result<Packed> {
+        self.pack_with_hook(app, metadata, &|_| {})
+    }
+
+    /// [`OciEngine::pack_with`], calling `made` with the image as soon as its
+    /// own blobs (layers, configs, manifests, index) are in the cache, before
+    /// its attachments are made: verify starts there.
+    pub fn pack_with_hook(
+        &self,
+        app: &App,
+        metadata: ImageMetadata,
+        made: &dyn Fn(&Image),
+    ) -> Result<Packed> {
         let tags = crate::engine::image_tags(app, &metadata, self.reporter)?;
         // The base layer needs no binary: it is made (or found) while go builds.
         let (binaries, base) = std::thread::scope(|scope| {
@@ -106,7 +118,15 @@ impl<'a> OciEngine<'a> {
         } else {
             None
         };
-        let artifacts = crate::image::artifact::attachments(
+        let mut image = Image {
+            name: app.image_name().to_string(),
+            tags,
+            platforms,
+            index,
+            artifacts: Vec::new(),
+        };
+        made(&image);
+        image.artifacts = crate::image::artifact::attachments(
             self.cache(),
             self.reporter,
             app,
@@ -115,15 +135,8 @@ impl<'a> OciEngine<'a> {
             &base_tree,
             &base.1.digest,
             &binaries,
-            &platforms,
+            &image.platforms,
         )?;
-        let image = Image {
-            name: app.image_name().to_string(),
-            tags,
-            platforms,
-            index,
-            artifacts,
-        };
         Ok(Packed {
             app: app.name().into(),
             image,
